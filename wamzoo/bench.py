@@ -1,0 +1,166 @@
+"""Benchmarks as commands: per-chunk inference latency and training throughput.
+
+``wamzoo bench latency A B C`` times ``predict_action`` of each target on identical inputs
+(median and p90 over repeated calls after warm-up) and prints the ratio to the first target.
+``wamzoo bench train T`` times optimiser steps and reports samples/s, peak memory, and achieved
+FLOP/s as a fraction of this machine's fp32 matmul peak measured in the same run. Both print a
+rich table and write one JSON object per target with plain numeric fields.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from wamzoo.batch import Batch
+from wamzoo.policy import DataInfo, WAMPolicy
+
+console = Console()
+
+
+def dummy_batch(info: DataInfo, batch_size: int = 1, train: bool = False, seed: int = 0) -> Batch:
+    """A batch shaped like ``info`` (random pixels, zero state, task 0)."""
+    g = torch.Generator().manual_seed(seed)
+    T = info.n_obs + (info.n_future if train else 0)
+    rgb = torch.randint(0, 256, (batch_size, T, info.num_views, 3, info.height, info.width), generator=g,
+                        dtype=torch.uint8)
+    batch = Batch(rgb=rgb, n_obs=info.n_obs, state=torch.zeros(batch_size, info.state_dim) if info.state_dim else None,
+                  task_id=torch.zeros(batch_size, dtype=torch.long) if info.tasks else None)
+    if train:
+        batch.action = torch.randn(batch_size, info.horizon, info.action_dim, generator=g)
+        batch.action_pad = torch.zeros(batch_size, info.horizon, dtype=torch.bool)
+    return batch
+
+
+def _set_action_steps(policy: WAMPolicy, steps: int) -> None:
+    for phase in getattr(policy.scheduler, "phases", []):
+        for name in phase.steps:
+            if name in policy.action_expert.streams_produced:
+                phase.steps[name] = steps
+
+
+def time_calls(fn, repeats: int, warmup: int) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _quantile(xs: Sequence[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20, warmup: int = 3,
+            json_path: str | None = None, threads: int | None = None, overrides: Sequence[str] = ()) -> list[dict]:
+    """Per-chunk latency of each target; returns the JSON rows."""
+    from wamzoo.loading import policy_for_target
+
+    if threads:
+        torch.set_num_threads(threads)
+    rows: list[dict[str, Any]] = []
+    for target in targets:
+        policy, kind = policy_for_target(target, list(overrides))
+        if steps:
+            _set_action_steps(policy, steps)
+        obs = dummy_batch(policy.info)
+
+        def call(policy=policy, obs=obs):
+            policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
+
+        policy.reset()
+        with torch.inference_mode():
+            times = time_calls(call, repeats, warmup)
+        row = {"target": target, "source": kind, "median_ms": 1e3 * statistics.median(times),
+               "p90_ms": 1e3 * _quantile(times, 0.9), "mean_ms": 1e3 * statistics.fmean(times),
+               "repeats": repeats, "params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
+               "threads": torch.get_num_threads()}
+        row.update({k: float(v) for k, v in getattr(policy.coupling, "bench_metrics", dict)().items()})
+        rows.append(row)
+    base = rows[0]["median_ms"]
+    for row in rows:
+        row["ratio_to_first"] = row["median_ms"] / base
+        row["first_over_this"] = base / row["median_ms"]
+    table = Table(title=f"per-chunk latency ({repeats} calls after {warmup} warm-up, {torch.get_num_threads()} threads)")
+    for col in ("target", "source", "params (M)", "median ms", "p90 ms", "x first"):
+        table.add_column(col, justify="right" if col not in ("target", "source") else "left")
+    for r in rows:
+        table.add_row(r["target"], r["source"], f"{r['params_m']:.2f}", f"{r['median_ms']:.1f}", f"{r['p90_ms']:.1f}",
+                      f"{r['ratio_to_first']:.2f}")
+    console.print(table)
+    _write(json_path, rows)
+    return rows
+
+
+def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
+    """Measured fp32 matmul FLOP/s of this machine (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = min(time_calls(lambda: a @ b, repeats, 2))
+    return 2 * n**3 / best
+
+
+def train_step(target: str, steps: int | None = None, json_path: str | None = None, threads: int | None = None,
+               overrides: Sequence[str] = ()) -> dict:
+    """Training throughput of a recipe on synthetic batches of its data shape."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from wamzoo.recipes import compose
+    from wamzoo.training import make_datamodule
+
+    if threads:
+        torch.set_num_threads(threads)
+    steps = steps or 10
+    recipe = compose(target, list(overrides))
+    info = make_datamodule(recipe).describe()
+    policy = WAMPolicy.from_config(recipe.policy, info).train()
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    batch = dummy_batch(info, recipe.trainer.batch_size, train=True)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss, _ = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        opt.step()
+
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
+        loss.backward()
+    flops = counter.get_total_flops()
+    times = time_calls(step, steps, 2)
+    peak = matmul_peak_flops()
+    step_s = statistics.median(times)
+    row = {"target": target, "step_s": step_s, "samples_per_s": recipe.trainer.batch_size / step_s,
+           "batch_size": recipe.trainer.batch_size, "steps": steps,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "flops_per_step": float(flops), "achieved_flops": flops / step_s, "matmul_peak_flops": peak,
+           "mfu": flops / step_s / peak, "params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
+           "threads": torch.get_num_threads()}
+    table = Table(title=f"training step ({platform.machine()}, {torch.get_num_threads()} threads)")
+    for col in ("target", "params (M)", "step s", "samples/s", "peak RSS MB", "GFLOP/step", "fraction of matmul peak"):
+        table.add_column(col)
+    table.add_row(target, f"{row['params_m']:.2f}", f"{step_s:.3f}", f"{row['samples_per_s']:.1f}",
+                  f"{row['peak_rss_mb']:.0f}", f"{flops / 1e9:.2f}", f"{row['mfu']:.1%}")
+    console.print(table)
+    _write(json_path, [row])
+    return row
+
+
+def _write(path: str | None, rows: list[dict]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(rows, indent=2))
+        console.print(f"wrote {path}")

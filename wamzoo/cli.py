@@ -1,0 +1,280 @@
+"""The ``wamzoo`` command line (rich output).
+
+    wamzoo list [PATTERN] [--kind K] [--recipes] [--pretrained]
+    wamzoo info NAME
+    wamzoo recipe show RECIPE [key=value ...]
+    wamzoo train RECIPE [key=value ...] [--out DIR]
+    wamzoo data metaworld --suite mw-easy --episodes N --out DIR
+    wamzoo eval POLICY_OR_CHECKPOINT --suite mw-easy --episodes N --seed S [--json F] [--video DIR]
+    wamzoo bench latency TARGET... [--steps N] [--json F]
+    wamzoo bench train TARGET [--json F]
+    wamzoo pull NAME
+    wamzoo new-plugin NAME [--dir DIR]
+    wamzoo doctor
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console()
+
+
+def _plugins():
+    from wamzoo.plugins import get_plugins
+
+    return get_plugins()
+
+
+# -- list / info -----------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    pattern = args.pattern or "*"
+    if args.recipes:
+        from wamzoo.recipes import list_recipes, recipe_index
+
+        index = recipe_index()
+        table = Table(title=f"recipes matching {pattern!r}")
+        table.add_column("name", style="bold cyan")
+        table.add_column("file")
+        for name in list_recipes(pattern):
+            table.add_row(name, str(index[name]))
+        console.print(table)
+        return 0
+    if args.pretrained:
+        from wamzoo.hub import pretrained_names, resolve
+
+        table = Table(title=f"pretrained policies matching {pattern!r}")
+        for col in ("name", "source", "format", "description"):
+            table.add_column(col)
+        for name in pretrained_names(pattern):
+            spec = resolve(name)
+            table.add_row(name, spec.repo_id, spec.converter or "native", spec.description)
+        console.print(table)
+        return 0
+    entries = _plugins().registry.entries(pattern, args.kind)
+    table = Table(title=f"components matching {pattern!r}")
+    for col in ("kind", "name", "plugin", "summary"):
+        table.add_column(col, style="bold cyan" if col == "name" else None)
+    for e in entries:
+        table.add_row(e.kind, e.name, e.plugin, e.summary)
+    console.print(table)
+    if not entries:
+        console.print("[yellow]nothing matched[/]; try `wamzoo list '*'`")
+    return 0
+
+
+def cmd_info(args) -> int:
+    plugins = _plugins()
+    name = args.name
+    kind, _, short = name.partition(":") if ":" in name else (None, None, name)
+    matches = [e for e in plugins.registry.entries(short, kind) if e.name == short]
+    if matches:
+        for e in matches:
+            console.rule(f"[bold]{e.kind}[/] {e.name}  (plugin {e.plugin})")
+            console.print(e.doc)
+            table = Table(title="arguments")
+            for col in ("name", "type", "default"):
+                table.add_column(col)
+            for p in e.parameters().values():
+                ann = "" if p.annotation is inspect.Parameter.empty else str(p.annotation)
+                default = "(required)" if p.default is inspect.Parameter.empty else repr(p.default)
+                table.add_row(p.name, ann, default)
+            console.print(table)
+            if e.tiny:
+                console.print(f"tiny config: {e.tiny}")
+        return 0
+    from wamzoo.hub import pretrained_names, resolve
+    from wamzoo.recipes import compose, recipe_index
+
+    if name in pretrained_names():
+        spec = resolve(name)
+        console.print(spec)
+        return 0
+    if name in recipe_index():
+        console.print(compose(name).to_yaml())
+        return 0
+    from wamzoo.registry import unknown
+
+    pool = plugins.registry.names() + list(recipe_index()) + pretrained_names()
+    console.print("[red]" + escape(str(unknown("name", name, pool))) + "[/]")
+    return 2
+
+
+# -- recipes / training ----------------------------------------------------------------------
+def cmd_recipe(args) -> int:
+    from wamzoo.recipes import compose
+
+    recipe = compose(args.recipe, args.overrides)
+    console.print(f"# composed from {recipe.source}")
+    console.print(recipe.to_yaml(), markup=False, highlight=False)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from wamzoo.recipes import compose
+    from wamzoo.training import train
+
+    recipe = compose(args.recipe, args.overrides)
+    run = train(recipe, out_dir=args.out)
+    console.print(f"[green]done[/]: checkpoints in {run / 'checkpoints'}, logs in {run}")
+    return 0
+
+
+# -- benchmark (Meta-World) ------------------------------------------------------------------
+def cmd_data(args) -> int:
+    from wamzoo.data.generate import generate_from_args
+
+    return generate_from_args(args)
+
+
+def cmd_eval(args) -> int:
+    from wamzoo.evaluate import evaluate_from_args
+
+    return evaluate_from_args(args)
+
+
+def cmd_bench(args) -> int:
+    from wamzoo import bench
+
+    if args.what == "latency":
+        bench.latency(args.targets, steps=args.steps, repeats=args.repeats, warmup=args.warmup,
+                      json_path=args.json, threads=args.threads, overrides=args.set)
+    else:
+        if len(args.targets) != 1:
+            console.print("[red]`wamzoo bench train` takes exactly one target[/]")
+            return 2
+        bench.train_step(args.targets[0], steps=args.steps, json_path=args.json, threads=args.threads,
+                         overrides=args.set)
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from wamzoo.hub import download, resolve
+
+    files = download(resolve(args.name))
+    for f, p in files.items():
+        console.print(f"{f}: {p}")
+    return 0
+
+
+# -- plugins ---------------------------------------------------------------------------------
+def cmd_new_plugin(args) -> int:
+    from wamzoo.scaffold import new_plugin
+
+    folder = new_plugin(args.name, Path(args.dir))
+    console.print(f"[green]created[/] {folder}\nnext: pip install -e {folder} && wamzoo list '{args.name}*'"
+                  f" && pytest {folder}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from wamzoo.doctor import doctor
+
+    return doctor(console)
+
+
+# -- entry -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wamzoo", description="A zoo of World Action Models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="list components, recipes or pretrained policies")
+    s.add_argument("pattern", nargs="?", default="*")
+    s.add_argument("--kind", choices=None)
+    s.add_argument("--recipes", action="store_true")
+    s.add_argument("--pretrained", action="store_true")
+    s.set_defaults(fn=cmd_list)
+
+    s = sub.add_parser("info", help="describe a component, recipe or pretrained policy")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("recipe", help="recipes")
+    rs = s.add_subparsers(dest="action", required=True)
+    show = rs.add_parser("show", help="print the composed recipe")
+    show.add_argument("recipe")
+    show.add_argument("overrides", nargs="*")
+    show.set_defaults(fn=cmd_recipe)
+
+    s = sub.add_parser("train", help="train a recipe with Lightning")
+    s.add_argument("recipe")
+    s.add_argument("overrides", nargs="*", help="dot-list overrides, e.g. trainer.max_steps=100")
+    s.add_argument("--out", default=None, help="runs folder (default: trainer.out_dir)")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("data", help="generate demonstration datasets")
+    ds = s.add_subparsers(dest="source", required=True)
+    mw = ds.add_parser("metaworld", help="scripted-expert demonstrations on Meta-World")
+    mw.add_argument("--suite", default="mw-easy")
+    mw.add_argument("--tasks", default=None, help="comma-separated task names (overrides --suite)")
+    mw.add_argument("--episodes", type=int, default=20, help="episodes per task")
+    mw.add_argument("--out", required=True)
+    mw.add_argument("--workers", type=int, default=2)
+    mw.add_argument("--seed", type=int, default=0, help="first training seed")
+    mw.add_argument("--keep-failures", action="store_true")
+    mw.add_argument("--size", type=int, default=None, help="camera resolution (square)")
+    mw.add_argument("--cameras", default=None, help="comma-separated camera names")
+    mw.set_defaults(fn=cmd_data)
+
+    s = sub.add_parser("eval", help="closed-loop evaluation on the Meta-World benchmark")
+    s.add_argument("target", nargs="?", default=None, help="checkpoint, run folder, saved folder or pretrained name")
+    s.add_argument("--policy", default=None, help="'scripted' evaluates Meta-World's expert policies")
+    s.add_argument("--suite", default="mw-easy")
+    s.add_argument("--tasks", default=None)
+    s.add_argument("--episodes", type=int, default=10, help="episodes per task")
+    s.add_argument("--seed", type=int, default=None, help="first evaluation seed")
+    s.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk")
+    s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--json", default=None)
+    s.add_argument("--video", default=None, help="folder for one video per episode")
+    s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("bench", help="benchmarks: per-chunk latency, training throughput")
+    s.add_argument("what", choices=("latency", "train"))
+    s.add_argument("targets", nargs="+", help="recipes, checkpoints or pretrained names")
+    s.add_argument("--steps", type=int, default=None, help="latency: repeated calls; train: optimiser steps")
+    s.add_argument("--repeats", type=int, default=20)
+    s.add_argument("--warmup", type=int, default=3)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--set", action="append", default=[], help="recipe override applied to every target")
+    s.add_argument("--json", default=None)
+    s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("pull", help="download a pretrained policy into the Hugging Face cache")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_pull)
+
+    s = sub.add_parser("new-plugin", help="write a working plugin package")
+    s.add_argument("name")
+    s.add_argument("--dir", default=".")
+    s.set_defaults(fn=cmd_new_plugin)
+
+    s = sub.add_parser("doctor", help="plugins, problems and environment")
+    s.set_defaults(fn=cmd_doctor)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from wamzoo.errors import WamzooError
+
+    try:
+        return int(args.fn(args) or 0)
+    except (WamzooError, FileNotFoundError, FileExistsError) as exc:
+        console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False)
+        return 2
+    except KeyError as exc:  # UnknownNameError
+        console.print("[bold red]error:[/] " + escape(str(exc.args[0] if exc.args else exc)), highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

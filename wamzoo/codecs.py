@@ -1,0 +1,102 @@
+"""Observation codecs: pixels ``[B, T, V, 3, H, W]`` in [0, 1] <-> latents ``[B, T', V, C, h, w]``.
+
+- :class:`PatchCodec`: no weights; pixels scaled to [-1, 1] and folded ``p x p`` into channels.
+  The codec of the tiny CPU models (a DiT over raw patches).
+- :class:`WanVAECodec`: diffusers' ``AutoencoderKLWan`` (the Wan2.2 VAE: 48 channels, 16x spatial,
+  4x causal temporal compression), loaded from a local folder or the Hub, or built from a config
+  (tiny configs run on a CPU). Latents are normalised with the VAE's ``latents_mean/std``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from wamzoo.interfaces import Codec
+
+
+class PatchCodec(Codec):
+    """Space-to-depth patches of pixels in [-1, 1] (``C = 3 p^2``, ``h = H / p``).
+
+    Args:
+        patch: patch size ``p``; frame height and width must be multiples of it.
+    """
+
+    def __init__(self, patch: int = 4, channels: int = 3):
+        super().__init__()
+        if patch < 1:
+            raise ValueError(f"patch must be >= 1, got {patch}")
+        self.patch, self.channels = patch, channels
+        self.latent_channels = channels * patch * patch
+        self.spatial_factor = patch
+
+    def encode(self, frames: Tensor) -> Tensor:
+        B, T, V, C, H, W = frames.shape
+        if H % self.patch or W % self.patch:
+            raise ValueError(f"frames of {H}x{W} are not divisible by the codec patch {self.patch};"
+                             " change the camera resolution or codec.patch")
+        x = F.pixel_unshuffle(frames.reshape(B * T * V, C, H, W) * 2 - 1, self.patch)
+        return x.reshape(B, T, V, *x.shape[1:])
+
+    def decode(self, latents: Tensor) -> Tensor:
+        B, T, V = latents.shape[:3]
+        x = F.pixel_shuffle(latents.reshape(B * T * V, *latents.shape[3:]), self.patch)
+        return ((x + 1) / 2).clamp(0, 1).reshape(B, T, V, *x.shape[1:])
+
+
+class WanVAECodec(Codec):
+    """The Wan VAE from diffusers (``AutoencoderKLWan``), frozen.
+
+    Args:
+        pretrained: a Hub repo id or local folder of a diffusers VAE (e.g.
+            ``Wan-AI/Wan2.2-TI2V-5B-Diffusers`` with ``subfolder="vae"``). Goes through the
+            Hugging Face cache, so ``HF_HUB_OFFLINE=1`` works once it is cached.
+        subfolder: folder of the VAE inside ``pretrained``.
+        config: constructor arguments of ``AutoencoderKLWan`` to build it instead (random
+            weights; tiny configs are used by tests).
+        revision: revision pin for ``pretrained``.
+    """
+
+    def __init__(self, pretrained: str | None = None, subfolder: str | None = "vae",
+                 config: dict[str, Any] | None = None, revision: str | None = None):
+        super().__init__()
+        from diffusers import AutoencoderKLWan
+
+        if (pretrained is None) == (config is None):
+            raise ValueError("give exactly one of `pretrained` (a Hub id or folder) or `config`")
+        if pretrained is not None:
+            self.vae = AutoencoderKLWan.from_pretrained(pretrained, subfolder=subfolder, revision=revision)
+        else:
+            self.vae = AutoencoderKLWan(**dict(config))
+        self.vae.requires_grad_(False).eval()
+        cfg = self.vae.config
+        self.latent_channels = int(cfg.z_dim)
+        self.spatial_factor = 2 ** (len(cfg.dim_mult) - 1) * int(cfg.patch_size or 1)
+        self.temporal_factor = 2 ** sum(bool(x) for x in cfg.temperal_downsample)
+        self.register_buffer("mean", torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1),
+                             persistent=False)
+
+    def train(self, mode: bool = True) -> "WanVAECodec":
+        super().train(mode)
+        self.vae.eval()  # frozen
+        return self
+
+    @torch.no_grad()
+    def encode(self, frames: Tensor) -> Tensor:
+        B, T, V, C, H, W = frames.shape
+        x = frames.permute(0, 2, 3, 1, 4, 5).reshape(B * V, C, T, H, W) * 2 - 1
+        z = (self.vae.encode(x.to(self.vae.dtype)).latent_dist.mode().float() - self.mean) / self.std
+        return z.reshape(B, V, *z.shape[1:]).permute(0, 3, 1, 2, 4, 5)
+
+    @torch.no_grad()
+    def decode(self, latents: Tensor) -> Tensor:
+        B, T, V = latents.shape[:3]
+        z = latents.permute(0, 2, 3, 1, 4, 5).reshape(B * V, latents.shape[3], T, *latents.shape[4:])
+        x = self.vae.decode((z * self.std + self.mean).to(self.vae.dtype)).sample.float()
+        x = ((x + 1) / 2).clamp(0, 1)
+        return x.reshape(B, V, *x.shape[1:]).permute(0, 3, 1, 2, 4, 5)

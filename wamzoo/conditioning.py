@@ -1,0 +1,61 @@
+"""The context every component cross-attends to: task or instruction tokens, plus a proprio token.
+
+Fast-WAM (§3.1) appends proprioception, projected to the text width, as one extra context token;
+the released models use cached T5 instruction embeddings (``instruction`` in the batch). On the
+embedded Meta-World benchmark tasks are conditioned by name through a learned task embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from wamzoo.batch import Batch, BatchError
+from wamzoo.interfaces import Conditioning
+
+
+class ContextEncoder(nn.Module):
+    """Builds :class:`~wamzoo.interfaces.Conditioning` from a batch.
+
+    Args:
+        dim: width of the context tokens (the experts' ``text_dim``).
+        num_tasks: size of the learned task embedding (0: use ``batch.instruction``).
+        task_tokens: context tokens per task.
+        state_dim: proprio width; with ``state_token`` a linear layer appends one token.
+        state_token: append the proprio token (Fast-WAM); X-WAM denoises state instead.
+        instruction_dim: width of precomputed instruction embeddings, projected to ``dim`` if different.
+    """
+
+    def __init__(self, dim: int, num_tasks: int = 0, task_tokens: int = 1, state_dim: int = 0,
+                 state_token: bool = True, instruction_dim: int | None = None):
+        super().__init__()
+        self.dim, self.task_tokens = dim, task_tokens
+        self.task = nn.Embedding(num_tasks, task_tokens * dim) if num_tasks else None
+        if self.task is not None:
+            nn.init.normal_(self.task.weight, std=1.0)
+        self.instruction = nn.Linear(instruction_dim, dim) if instruction_dim and instruction_dim != dim else None
+        self.proprio = nn.Linear(state_dim, dim) if state_token and state_dim else None
+
+    def forward(self, batch: Batch, state: torch.Tensor | None) -> Conditioning:
+        parts, masks = [], []
+        B = batch.batch_size
+        if batch.instruction is not None:
+            ctx = batch.instruction.float()
+            parts.append(self.instruction(ctx) if self.instruction is not None else ctx)
+            masks.append(batch.instruction_mask if batch.instruction_mask is not None
+                         else torch.ones(ctx.shape[:2], dtype=torch.bool, device=ctx.device))
+        elif self.task is not None:
+            if batch.task_id is None:
+                raise BatchError("this policy is conditioned on tasks: the batch needs `task_id` (or `instruction`)")
+            if int(batch.task_id.max()) >= self.task.num_embeddings or int(batch.task_id.min()) < 0:
+                raise BatchError(f"task_id out of range 0..{self.task.num_embeddings - 1}: {batch.task_id.tolist()}")
+            parts.append(self.task(batch.task_id).view(B, self.task_tokens, self.dim))
+            masks.append(torch.ones(B, self.task_tokens, dtype=torch.bool, device=batch.rgb.device))
+        if self.proprio is not None:
+            if state is None:
+                raise BatchError("this policy reads proprioception: the batch needs `state` [B, S]")
+            parts.append(self.proprio(state.float())[:, None])
+            masks.append(torch.ones(B, 1, dtype=torch.bool, device=state.device))
+        if not parts:
+            return Conditioning(state=state, batch=batch)
+        return Conditioning(torch.cat(parts, 1), torch.cat(masks, 1), state, batch)

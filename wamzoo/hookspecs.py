@@ -1,0 +1,52 @@
+"""The whole plugin API of wamzoo.
+
+A plugin is a module (or object) with functions decorated by :data:`hookimpl`, published
+under the entry-point group ``wamzoo``::
+
+    # pyproject.toml of the plugin
+    [project.entry-points.wamzoo]
+    my_wam = "my_wam.plugin"
+
+Every hook receives a ``register`` callback; call it once per thing you provide. A plugin that
+raises, or registers a name another plugin already took, is reported by ``wamzoo doctor`` and
+never breaks the other plugins.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("wamzoo")
+hookimpl = pluggy.HookimplMarker("wamzoo")
+
+
+@hookspec
+def register_components(register):
+    """Register components: ``register(kind, name, cls, tiny={...})``.
+
+    ``kind`` is one of :data:`wamzoo.registry.KINDS`. ``tiny`` gives constructor arguments of a
+    tiny configuration; the conformance tests build every component with it.
+    """
+
+
+@hookspec
+def register_recipes(register):
+    """Register a folder of recipe YAML files: ``register(path)``.
+
+    Each file with a top-level ``name:`` becomes addressable by that name
+    (``wamzoo train fast-wam``); every file is also addressable by its path.
+    """
+
+
+@hookspec
+def register_pretrained(register):
+    """Register pretrained policies by name: ``register(wamzoo.hub.Pretrained(...))``."""
+
+
+@hookspec
+def register_converters(register):
+    """Register checkpoint converters: ``register(name, fn)``.
+
+    ``fn(files: dict[str, Path], **options) -> wamzoo.WAMPolicy`` turns the files of a released
+    checkpoint into a policy; pretrained names refer to converters by ``name``.
+    """

@@ -1,0 +1,182 @@
+"""Hugging Face Hub I/O: the native folder format and pretrained names.
+
+A saved policy is a folder::
+
+    config.json          {"wamzoo_schema": 1, "policy": {...}, "data": {...}, "recipe": {...}}
+    model.safetensors    every weight (normalisation statistics included)
+    stats.json           the normalisation statistics, readable
+    README.md            model card
+
+Loading is strict: a missing or unexpected key, a missing statistics file or a config written by a
+newer schema is an error naming what is wrong — never a silently untrained policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from wamzoo.errors import LoadError
+from wamzoo.policy import DataInfo, WAMPolicy
+
+SCHEMA_VERSION = 1
+CONFIG, WEIGHTS, STATS, CARD = "config.json", "model.safetensors", "stats.json", "README.md"
+
+
+@dataclass
+class Pretrained:
+    """A pretrained policy registered by name.
+
+    ``repo_id`` is a Hub repository (or ``local:<folder>`` for files shipped with a plugin);
+    ``converter`` names a registered converter for upstream formats (``None``: native format).
+    """
+
+    name: str
+    repo_id: str
+    files: list[str] = field(default_factory=lambda: [CONFIG, WEIGHTS, STATS])
+    revision: str | None = None
+    converter: str | None = None
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# -- native format ---------------------------------------------------------------------------
+def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, card: str | None = None) -> Path:
+    """Write ``policy`` in the native format; returns the folder."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"wamzoo_schema": SCHEMA_VERSION, "policy": policy.config.get("policy"),
+              "data": policy.info.to_dict() if policy.info else policy.config.get("data"),
+              "recipe": policy.config.get("recipe")}
+    (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
+    state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "wamzoo_schema": str(SCHEMA_VERSION)})
+    (folder / STATS).write_text(json.dumps(policy.normalizer.stats(), indent=2))
+    if card is not None:
+        (folder / CARD).write_text(card)
+    return folder
+
+
+def from_folder(folder: str | os.PathLike) -> WAMPolicy:
+    """Load a native-format folder (strict)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for f in (CONFIG, WEIGHTS, STATS):
+        if not (folder / f).is_file():
+            raise LoadError(f"{folder} has no {f}; a wamzoo policy folder needs {CONFIG}, {WEIGHTS} and {STATS}"
+                            " (written by `policy.save_pretrained`)")
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+        stats = json.loads((folder / STATS).read_text())
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"{folder}: corrupted JSON: {exc}") from None
+    schema = config.get("wamzoo_schema")
+    if not isinstance(schema, int):
+        raise LoadError(f"{folder / CONFIG} has no integer `wamzoo_schema`; it was not written by wamzoo")
+    if schema > SCHEMA_VERSION:
+        raise LoadError(f"{folder / CONFIG} uses schema {schema} but this wamzoo reads up to {SCHEMA_VERSION};"
+                        " upgrade wamzoo (`pip install -U wamzoo`)")
+    info = DataInfo.from_dict({**config["data"], "stats": stats})
+    policy = WAMPolicy.from_config(config["policy"], info)
+    policy.config["recipe"] = config.get("recipe")
+    try:
+        state = load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise LoadError(f"{folder / WEIGHTS} is not a readable safetensors file ({exc}); re-download it") from None
+    load_state_strict(policy, state, str(folder / WEIGHTS))
+    return policy.eval()
+
+
+def load_state_strict(policy: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that reports missing, unexpected and mis-shaped keys together."""
+    own = policy.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state) if state[k].shape != own[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+            if items:
+                parts.append(f"{len(items)} {label}: {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}")
+        raise LoadError(f"{source} does not fit the policy its config describes; " + "; ".join(parts))
+    policy.load_state_dict(state, strict=True)
+
+
+# -- names -----------------------------------------------------------------------------------
+def pretrained_names(pattern: str = "*") -> list[str]:
+    import fnmatch
+
+    from wamzoo.plugins import get_plugins
+
+    return sorted(n for n in get_plugins().pretrained if fnmatch.fnmatch(n, pattern))
+
+
+def resolve(name: str) -> Pretrained:
+    from wamzoo.plugins import get_plugins
+    from wamzoo.registry import unknown
+
+    known = get_plugins().pretrained
+    if name in known:
+        return known[name]
+    raise unknown("pretrained policy", name, known, hint="See `wamzoo list --pretrained`, or pass a folder,"
+                  " a .ckpt file or hf-hub:org/repo.")
+
+
+def download(spec: Pretrained, cache_dir: str | None = None) -> dict[str, Path]:
+    """Local paths of a pretrained policy's files (Hub cache; honours ``HF_HUB_OFFLINE``)."""
+    if spec.repo_id.startswith("local:"):
+        folder = Path(spec.repo_id[len("local:"):])
+        files = {f: folder / f for f in spec.files}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if missing:
+            raise LoadError(f"pretrained {spec.name!r}: missing file(s) {missing}")
+        return files
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    out = {}
+    for f in spec.files:
+        try:
+            out[f] = Path(hf_hub_download(spec.repo_id, f, revision=spec.revision, cache_dir=cache_dir))
+        except LocalEntryNotFoundError:
+            raise LoadError(f"{spec.repo_id}/{f} is not in the Hugging Face cache and the Hub cannot be reached"
+                            " (offline?); run `wamzoo pull NAME` with network access first") from None
+        except (EntryNotFoundError, RepositoryNotFoundError) as exc:
+            raise LoadError(f"{spec.repo_id}: {f} not found ({type(exc).__name__})") from None
+    return out
+
+
+def load(ref: str, cache_dir: str | None = None, **options: Any) -> WAMPolicy:
+    """A policy from a local folder, ``hf-hub:org/repo[@revision]`` or a registered pretrained name."""
+    path = Path(ref)
+    if path.is_dir():
+        return from_folder(path)
+    if ref.startswith("hf-hub:"):
+        repo, _, revision = ref[len("hf-hub:"):].partition("@")
+        spec = Pretrained(name=ref, repo_id=repo, revision=revision or None)
+    else:
+        spec = resolve(ref)
+    files = download(spec, cache_dir)
+    if spec.converter is None:
+        return from_folder(next(iter(files.values())).parent)
+    return convert(spec.converter, files, **{**spec.options, **options})
+
+
+def convert(converter: str, files: dict[str, Path], **options: Any) -> WAMPolicy:
+    from wamzoo.plugins import get_plugins
+    from wamzoo.registry import unknown
+
+    converters: dict[str, Callable[..., WAMPolicy]] = get_plugins().converters
+    if converter not in converters:
+        raise unknown("checkpoint converter", converter, converters)
+    return converters[converter](files, **options)

@@ -1,0 +1,214 @@
+"""The four interfaces of a World Action Model, plus the observation codec.
+
+A WAM is composed of
+
+- a :class:`WorldModel`, which owns the observation streams (video latents, optional depth) and
+  exposes the context that actions are generated from;
+- an :class:`ActionExpert`, which owns the action streams (actions, optionally future states);
+- a :class:`Coupling`, which decides how the two exchange information (a shared masked attention,
+  cross-attention to a latent, a routed cache, ...) and runs the network over all streams;
+- a :class:`Scheduler`, which samples training timesteps per stream (independent, coupled,
+  per chunk) and plans inference (which streams are denoised, in how many steps, in what order).
+
+Everything that is denoised travels as a :class:`Stream`: a tensor of *units* (latent frames,
+action steps) with a per-unit timestep, a conditioning mask (clean units at ``t = 0``, excluded
+from the loss) and a padding mask. :class:`wamzoo.policy.WAMPolicy` composes the parts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from wamzoo.batch import Batch
+
+
+@dataclass
+class Stream:
+    """A named set of units denoised by flow matching (``x`` is ``[B, U, ...]``)."""
+
+    x: Tensor
+    #: ``[B, U]`` True for clean conditioning units (current frame, initial state).
+    cond: Tensor
+    #: Timestep group: streams of one group share their timesteps (``"obs"``, ``"action"``).
+    group: str = "obs"
+    #: ``[B, U]`` True for padding units (excluded from the loss).
+    pad: Tensor | None = None
+    #: Units per independently sampled timestep (``None``: one timestep per sample).
+    chunk: int | None = None
+    #: ``[B, U]`` flow time of every unit (0 = clean).
+    t: Tensor | None = None
+    #: Clean values and the noise drawn for them (training only).
+    x0: Tensor | None = None
+    noise: Tensor | None = None
+    #: ``False`` for streams that only condition (never denoised, no loss).
+    denoised: bool = True
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def units(self) -> int:
+        return int(self.x.shape[1])
+
+    def loss_mask(self) -> Tensor:
+        mask = ~self.cond
+        return mask if self.pad is None else mask & ~self.pad
+
+
+@dataclass
+class Conditioning:
+    """What every component may read: a context sequence (task/instruction, proprio token) and the state."""
+
+    context: Tensor | None = None        # [B, L, D_ctx]
+    context_mask: Tensor | None = None   # [B, L] bool
+    state: Tensor | None = None          # [B, S] normalised proprio
+    batch: Batch | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Codec(nn.Module, ABC):
+    """Pixels ``[B, T, V, 3, H, W]`` in [0, 1] <-> latents ``[B, T', V, C, h, w]``."""
+
+    latent_channels: int
+    spatial_factor: int
+    temporal_factor: int = 1
+
+    @abstractmethod
+    def encode(self, frames: Tensor) -> Tensor: ...
+
+    @abstractmethod
+    def decode(self, latents: Tensor) -> Tensor: ...
+
+    def latent_frames(self, frames: int) -> int:
+        """Latent frames produced for ``frames`` pixel frames (causal temporal compression)."""
+        return 1 + (frames - 1) // self.temporal_factor if self.temporal_factor > 1 else frames
+
+
+class _Component(nn.Module):
+    """Shared hooks of the world model and the action expert."""
+
+    def extra_losses(self, batch: Batch, streams: Mapping[str, Stream], outputs: Mapping[str, Tensor],
+                     cond: Conditioning) -> dict[str, Tensor]:
+        """Losses beyond flow matching on the streams (e.g. a gate's BCE); default none."""
+        return {}
+
+    def reset(self) -> None:
+        """Forget state kept across ``predict_action`` calls (memories, caches)."""
+
+    # Components that join a Mixture-of-Transformers coupling implement these three.
+    def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[Any]:
+        """Turn the streams this component owns into ``wamzoo.nn.mot.TokenSet`` s."""
+        raise NotImplementedError(f"{type(self).__name__} does not take part in a shared attention")
+
+    def head(self, sets: list[Any], hidden: list[Tensor], streams: Mapping[str, Stream]) -> dict[str, Tensor]:
+        """Map final hidden states of this component's token sets back to stream velocities."""
+        raise NotImplementedError(f"{type(self).__name__} does not take part in a shared attention")
+
+
+class WorldModel(_Component, ABC):
+    """Owns the observation streams (``video``; optionally ``depth``)."""
+
+    #: Observation streams this model can produce, e.g. ``("video", "depth")``.
+    streams_produced: tuple[str, ...] = ("video",)
+    #: Future latent frames predicted when the video is denoised.
+    n_future: int = 0
+
+    def observations(self, batch: Batch) -> dict[str, Tensor]:
+        """Pixel tensors ``[B, T, V, 3, H, W]`` in [0, 1] to encode with the codec (default: rgb)."""
+        return {"rgb": batch.rgb_float()}
+
+    @abstractmethod
+    def make_streams(self, latents: Mapping[str, Tensor], n_obs: int, n_future: int,
+                     batch: Batch) -> dict[str, Stream]:
+        """Build observation streams from encoded latents.
+
+        ``latents[k]`` is ``[B, T', V, C, h, w]``; its first ``n_obs`` latent frames are observed.
+        At training the future latents follow; at inference the future units (``n_future``
+        of them, 0 if the video is not generated) must be created as noise.
+        """
+
+
+class ActionExpert(_Component, ABC):
+    """Owns the action streams (``action``; optionally ``state``)."""
+
+    streams_produced: tuple[str, ...] = ("action",)
+    action_dim: int
+    horizon: int
+
+    @abstractmethod
+    def make_streams(self, batch: Batch, cond: Conditioning, train: bool) -> dict[str, Stream]:
+        """Build action streams: clean targets at training, noise at inference."""
+
+    def actions(self, streams: Mapping[str, Stream]) -> Tensor:
+        """The action chunk ``[B, K, A]`` (normalised) once sampling is done."""
+        return streams["action"].x
+
+
+class Coupling(nn.Module, ABC):
+    """How the world model and the action expert exchange information."""
+
+    @abstractmethod
+    def forward(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
+                cond: Conditioning) -> dict[str, Tensor]:
+        """Velocities of every denoised stream (the uncached reference path)."""
+
+    def prefill(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
+                cond: Conditioning, active: set[str]) -> Any:
+        """Precompute what stays fixed while only the ``active`` streams change (e.g. a KV cache)."""
+        return None
+
+    def step(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
+             cond: Conditioning, active: set[str], context: Any) -> dict[str, Tensor]:
+        """Velocities of the ``active`` streams given the prefilled ``context``."""
+        return {k: v for k, v in self(world_model, action_expert, streams, cond).items() if k in active}
+
+    def prepare(self, streams: dict[str, Stream], train: bool, generator: torch.Generator | None = None) -> None:
+        """Rearrange streams before a pass (e.g. Fast-WAM IDM's conditioning copy); default nothing."""
+
+    def extra_losses(self, batch: Batch, streams: Mapping[str, Stream], outputs: Mapping[str, Tensor],
+                     cond: Conditioning) -> dict[str, Tensor]:
+        return {}
+
+    def reset(self) -> None:
+        """Forget state kept across calls."""
+
+
+@dataclass
+class Phase:
+    """One stage of inference: these streams are denoised together, each in its number of steps."""
+
+    steps: dict[str, int]
+
+    @property
+    def length(self) -> int:
+        return max(self.steps.values())
+
+
+class Scheduler(ABC):
+    """Training timestep distribution and inference plan (not an ``nn.Module``: it has no weights)."""
+
+    @abstractmethod
+    def sample_timesteps(self, streams: Mapping[str, Stream], generator: torch.Generator | None = None) -> None:
+        """Set ``stream.t`` ``[B, U]`` for every denoised stream (0 on conditioning units)."""
+
+    @abstractmethod
+    def loss_weight(self, name: str, t: Tensor) -> Tensor:
+        """Per-unit loss weight of stream ``name`` at times ``t``."""
+
+    @abstractmethod
+    def plan(self) -> list[Phase]:
+        """Inference phases, in order."""
+
+    @abstractmethod
+    def sampler(self, name: str, steps: int):
+        """A fresh :class:`wamzoo.samplers.FlowSampler` for stream ``name``."""
+
+    def generated(self) -> set[str]:
+        """Streams denoised at inference."""
+        return {name for phase in self.plan() for name in phase.steps}

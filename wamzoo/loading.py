@@ -1,0 +1,50 @@
+"""Resolve a reference to a policy: checkpoints, saved folders, pretrained names, recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wamzoo.policy import WAMPolicy
+
+
+def load_policy(ref: str, **kwargs: Any) -> WAMPolicy:
+    """Load a trained policy from ``ref``.
+
+    Accepted: a Lightning ``.ckpt`` written by ``wamzoo train``; a run folder (its
+    ``checkpoints/last.ckpt``); a folder written by ``save_pretrained``; ``hf-hub:org/repo``; a
+    registered pretrained name.
+    """
+    path = Path(ref)
+    if path.is_file() and path.suffix == ".ckpt":
+        from wamzoo.training import load_checkpoint
+
+        return load_checkpoint(path)
+    if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
+        from wamzoo.training import load_checkpoint
+
+        return load_checkpoint(path / "checkpoints" / "last.ckpt")
+    from wamzoo import hub
+
+    return hub.load(ref, **kwargs)
+
+
+def policy_for_target(ref: str, overrides: list[str] | None = None) -> tuple[WAMPolicy, str]:
+    """A policy for benchmarks: a trained one if ``ref`` loads, else an untrained one from a recipe.
+
+    Returns the policy and a label saying which ("checkpoint", "pretrained" or "recipe").
+    """
+    from wamzoo.recipes import compose, find_recipe
+    from wamzoo.training import make_datamodule
+
+    try:
+        recipe_path = find_recipe(ref)
+    except KeyError:
+        recipe_path = None
+    if recipe_path is None or Path(ref).suffix == ".ckpt":
+        return load_policy(ref), "trained"
+    recipe = compose(recipe_path, overrides or [])
+    info = make_datamodule(recipe).describe()
+    policy = WAMPolicy.from_config(recipe.policy, info)
+    policy.config["recipe"] = recipe.to_dict()
+    return policy.eval(), "recipe"

@@ -1,0 +1,263 @@
+"""``WAMPolicy``: a world model, an action expert, a coupling and a scheduler composed into a policy.
+
+>>> policy = WAMPolicy.from_config(recipe.policy, data_info)        # doctest: +SKIP
+>>> loss, logs = policy.compute_loss(batch)                          # training
+>>> chunk = policy.predict_action(observation)                       # [B, K, A], robot units
+>>> policy.reset()                                                   # new episode
+
+Training is flow matching on every denoised stream (``L = sum_s lambda_s L_s`` plus the
+components' extra losses). Inference walks the scheduler's phases; in each, the coupling first
+prefills what stays fixed (e.g. Fast-WAM's video KV cache), then the active streams are stepped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from wamzoo.batch import Batch, BatchError
+from wamzoo.conditioning import ContextEncoder
+from wamzoo.interfaces import (ActionExpert, Codec, Conditioning, Coupling, Scheduler, Stream,
+                               WorldModel)
+from wamzoo.nn.flow_matching import flow_loss, interpolate
+from wamzoo.normalize import Normalizer
+
+
+@dataclass
+class DataInfo:
+    """Facts about the data a policy is built for (from the dataset's metadata)."""
+
+    action_dim: int
+    state_dim: int = 0
+    num_views: int = 1
+    height: int = 64
+    width: int = 64
+    tasks: list[str] = field(default_factory=list)
+    horizon: int = 16          # action chunk length K
+    n_obs: int = 1             # observed frames per window
+    n_future: int = 0          # future frames per window
+    frame_stride: int = 1      # env steps between frames
+    fps: float = 0.0
+    cameras: list[str] = field(default_factory=list)
+    stats: dict[str, dict[str, list[float]]] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "DataInfo":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown data info keys {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**dict(d))
+
+    def to_dict(self, with_stats: bool = False) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if not with_stats:
+            d.pop("stats")
+        return d
+
+
+#: Constructor arguments filled from the data when a recipe leaves them out.
+INJECTED = ("action_dim", "state_dim", "horizon", "num_views", "latent_channels", "latent_height",
+            "latent_width", "n_obs", "n_future", "context_dim", "num_tasks")
+
+
+class WAMPolicy(nn.Module):
+    """A World Action Model assembled from its four parts, a codec and a context encoder."""
+
+    def __init__(self, world_model: WorldModel, action_expert: ActionExpert, coupling: Coupling,
+                 scheduler: Scheduler, codec: Codec, context: ContextEncoder, normalizer: Normalizer | None = None,
+                 loss_weights: Mapping[str, float] | None = None, info: DataInfo | None = None,
+                 config: Mapping[str, Any] | None = None):
+        super().__init__()
+        self.world_model, self.action_expert, self.coupling = world_model, action_expert, coupling
+        self.scheduler, self.codec, self.context = scheduler, codec, context
+        self.normalizer = normalizer if normalizer is not None else Normalizer({})
+        self.loss_weights = dict(loss_weights or {})
+        self.info = info
+        self.config = dict(config or {})
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, policy: Mapping[str, Any], info: DataInfo | Mapping[str, Any]) -> "WAMPolicy":
+        """Build from a recipe's ``policy`` section and the data's :class:`DataInfo`."""
+        from wamzoo.plugins import get_plugins
+        from wamzoo.recipes import to_plain
+
+        policy = to_plain(policy)
+        info = info if isinstance(info, DataInfo) else DataInfo.from_dict(info)
+        reg = get_plugins().registry
+        for part in ("world_model", "action_expert", "coupling", "scheduler"):
+            if part not in policy or "name" not in policy[part]:
+                raise ValueError(f"policy.{part}.name is missing; name a registered {part} (`wamzoo list`)")
+        codec_cfg = dict(policy.get("codec", {"name": "patch"}))
+        codec = reg.create("codec", codec_cfg.pop("name"), **codec_cfg)
+        ctx_cfg = dict(policy.get("context", {}))
+        ctx_cfg.setdefault("dim", 64)
+        ctx_cfg.setdefault("num_tasks", len(info.tasks))
+        ctx_cfg.setdefault("state_dim", info.state_dim)
+        context = ContextEncoder(**ctx_cfg)
+        facts = {
+            "action_dim": info.action_dim, "state_dim": info.state_dim, "horizon": info.horizon,
+            "num_views": info.num_views, "latent_channels": codec.latent_channels,
+            "latent_height": info.height // codec.spatial_factor, "latent_width": info.width // codec.spatial_factor,
+            "n_obs": codec.latent_frames(info.n_obs),
+            "n_future": codec.latent_frames(info.n_obs + info.n_future) - codec.latent_frames(info.n_obs),
+            "context_dim": ctx_cfg["dim"], "num_tasks": ctx_cfg["num_tasks"],
+        }
+        parts = {}
+        for part in ("world_model", "action_expert", "coupling", "scheduler"):
+            cfg = dict(policy[part])
+            name = cfg.pop("name")
+            entry = reg.get(part, name)
+            params = entry.parameters()
+            for key in INJECTED:
+                if key in params and key not in cfg:
+                    cfg[key] = facts[key]
+            parts[part] = reg.create(part, name, **cfg)
+        normalizer = Normalizer(info.stats or {}, policy.get("normalize"))
+        return cls(codec=codec, context=context, normalizer=normalizer, loss_weights=policy.get("loss_weights"),
+                   info=info, config={"policy": policy, "data": info.to_dict()}, **parts)
+
+    # -- shared steps -----------------------------------------------------------------------
+    def condition(self, batch: Batch) -> Conditioning:
+        state = None if batch.state is None else self.normalizer.normalize("state", batch.state.float())
+        return self.context(batch, state)
+
+    def encode(self, batch: Batch) -> dict[str, Tensor]:
+        return {k: self.codec.encode(v) for k, v in self.world_model.observations(batch).items()}
+
+    def build_streams(self, batch: Batch, train: bool) -> tuple[dict[str, Stream], Conditioning]:
+        batch.validate(need_action=train)
+        if batch.action is not None:
+            batch = batch.replace(action=self.normalizer.normalize("action", batch.action.float()))
+        cond = self.condition(batch)
+        latents = self.encode(batch)
+        n_obs = self.codec.latent_frames(batch.n_obs)
+        if train:
+            n_future = next(iter(latents.values())).shape[1] - n_obs
+        else:
+            generated = self.scheduler.generated() & set(self.world_model.streams_produced)
+            n_future = self.world_model.n_future if generated else 0
+        streams = dict(self.world_model.make_streams(latents, n_obs, n_future, batch))
+        streams.update(self.action_expert.make_streams(batch, cond, train))
+        return streams, cond
+
+    # -- training ---------------------------------------------------------------------------
+    def compute_loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
+        """Flow-matching loss over all denoised streams plus the components' extra losses."""
+        streams, cond = self.build_streams(batch, train=True)
+        self.coupling.prepare(streams, train=True, generator=generator)
+        self.scheduler.sample_timesteps(streams, generator)
+        for s in streams.values():
+            if s.denoised:
+                s.x0 = s.x
+                s.noise = torch.randn(s.x.shape, generator=generator, device=s.x.device if generator is None
+                                      else "cpu").to(s.x)
+                s.x = interpolate(s.x0, s.noise, s.t)
+        outputs = self.coupling(self.world_model, self.action_expert, streams, cond)
+        losses: dict[str, Tensor] = {}
+        for name, pred in outputs.items():
+            s = streams[name]
+            losses[name] = flow_loss(pred, s.x0, s.noise, s.loss_mask(), self.scheduler.loss_weight(name, s.t))
+        for part in (self.world_model, self.action_expert, self.coupling):
+            losses.update(part.extra_losses(batch, streams, outputs, cond))
+        total = sum(self.loss_weights.get(k, 1.0) * v for k, v in losses.items())
+        logs = {f"loss/{k}": float(v.detach()) for k, v in losses.items()}
+        logs["loss"] = float(total.detach())
+        return total, logs
+
+    # -- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, obs: Batch, generator: torch.Generator | None = None, decode: bool = False) -> dict[str, Any]:
+        """Sample every stream the scheduler plans; returns ``action`` (robot units) and the streams.
+
+        With ``decode`` and a generated ``video`` stream, ``frames`` holds the predicted future
+        frames ``[B, T', V, 3, H, W]`` decoded by the codec.
+        """
+        if obs.action is not None or obs.n_future:
+            obs = obs.observation()
+        streams, cond = self.build_streams(obs, train=False)
+        self.coupling.prepare(streams, train=False, generator=generator)
+        plan = self.scheduler.plan()
+        generated = {n for p in plan for n in p.steps}
+        missing = generated - set(streams)
+        if missing:
+            raise ValueError(f"the scheduler plans streams {sorted(missing)} that no component produced"
+                             f" (have {sorted(streams)}); fix scheduler.phases")
+        clean = {}
+        for name, s in streams.items():
+            if name in generated:
+                noise = torch.randn(s.x.shape, generator=generator, device="cpu" if generator else s.x.device)
+                cmask = s.cond.reshape(*s.cond.shape, *([1] * (s.x.ndim - 2)))
+                s.x = torch.where(cmask, s.x, noise.to(s.x))
+                clean[name] = (cmask, s.x.clone())
+            s.t = torch.where(s.cond, 0.0, 1.0 if name in generated else 0.0).float()
+        for phase in plan:
+            active = set(phase.steps)
+            samplers = {n: self.scheduler.sampler(n, k) for n, k in phase.steps.items()}
+            prefilled = self.coupling.prefill(self.world_model, self.action_expert, streams, cond, active)
+            for i in range(phase.length):
+                live = {n for n in active if i < phase.steps[n]}
+                for n in active:
+                    s = streams[n]
+                    t = samplers[n].t if n in live else 0.0
+                    s.t = torch.where(s.cond, 0.0, t).float()
+                v = self.coupling.step(self.world_model, self.action_expert, streams, cond, live, prefilled)
+                for n in live:
+                    cmask, x_clean = clean[n]
+                    streams[n].x = torch.where(cmask, x_clean, samplers[n].step(v[n], streams[n].x))
+            for n in active:
+                streams[n].t = torch.zeros_like(streams[n].t)
+        action = self.normalizer.unnormalize("action", self.action_expert.actions(streams).float())
+        out: dict[str, Any] = {"action": action, "streams": streams}
+        if decode and "video" in streams and "video" in generated:
+            out["frames"] = self.codec.decode(streams["video"].x)
+        return out
+
+    def predict_action(self, obs: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """An action chunk ``[B, K, A]`` in robot units for the observation."""
+        return self.predict(obs, generator)["action"]
+
+    def reset(self) -> None:
+        """Start a new episode: drop memories and caches kept across calls."""
+        for part in (self.world_model, self.action_expert, self.coupling):
+            part.reset()
+
+    # -- persistence ------------------------------------------------------------------------
+    def save_pretrained(self, folder, card: str | None = None):
+        """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``)."""
+        from wamzoo.hub import save_pretrained
+
+        return save_pretrained(self, folder, card)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, revision: str | None = None, **kwargs: Any) -> "WAMPolicy":
+        """Load from a folder, a pretrained name, or a Hub repo id (``org/repo``, ``revision`` pins it)."""
+        from pathlib import Path
+
+        from wamzoo.hub import load
+
+        plain_repo = name_or_path.count("/") == 1 and not name_or_path.startswith("hf-hub:")
+        if plain_repo and not Path(name_or_path).exists() and not _is_registered(name_or_path):
+            name_or_path = f"hf-hub:{name_or_path}" + (f"@{revision}" if revision else "")
+        return load(name_or_path, **kwargs)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.info.tasks) if self.info else []
+
+    def task_id(self, task: str) -> int:
+        if task not in self.tasks:
+            raise BatchError(f"task {task!r} is unknown to this policy; it was trained on {self.tasks}")
+        return self.tasks.index(task)
+
+
+
+def _is_registered(name: str) -> bool:
+    from wamzoo.plugins import get_plugins
+
+    return name in get_plugins().pretrained

@@ -1,0 +1,263 @@
+"""Recipes: OmegaConf YAML that names components and their arguments.
+
+A recipe composes other files through ``defaults`` (paths relative to the file, or registered
+recipe names), merged in order and then overridden by the file itself and by command-line
+dot-lists (``trainer.max_steps=100``)::
+
+    defaults: [../base/cpu.yaml]
+    name: fast-wam
+    policy:
+      world_model: {name: fast-wam.video, dim: 256}
+      ...
+    trainer: {max_steps: 3000}
+
+The sections ``trainer`` and ``eval`` follow typed dataclass schemas; ``policy.<part>`` and
+``data`` arguments are checked against the named component's constructor. Every error names the
+file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from wamzoo.errors import RecipeError
+from wamzoo.registry import ConfigError, check_arguments, unknown
+
+POLICY_PARTS = ("world_model", "action_expert", "coupling", "scheduler", "codec")
+
+
+@dataclass
+class TrainerSpec:
+    """Training loop settings (Lightning Trainer + optimiser)."""
+
+    max_steps: int = 1000
+    max_minutes: float | None = None
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    precision: str = "32-true"
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    num_workers: int = 2
+    threads: int | None = None
+    log_every: int = 10
+    ckpt_every: int = 500
+    out_dir: str = "runs"
+    seed: int = 0
+    resume: bool = True
+    progress: bool = True
+
+
+@dataclass
+class EvalSpec:
+    """Closed-loop evaluation settings."""
+
+    suite: str = "mw-easy"
+    episodes: int = 10
+    seed: int = 1_000_000
+    replan: int = 8
+    max_steps: int | None = None
+    workers: int = 2
+
+
+@dataclass
+class RecipeSchema:
+    name: str = ""
+    description: str = ""
+    policy: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=lambda: {"name": "synthetic"})
+    trainer: TrainerSpec = field(default_factory=TrainerSpec)
+    eval: EvalSpec = field(default_factory=EvalSpec)
+
+
+@dataclass
+class Recipe:
+    """A composed, validated recipe (plain containers)."""
+
+    name: str
+    description: str
+    policy: dict[str, Any]
+    data: dict[str, Any]
+    trainer: TrainerSpec
+    eval: EvalSpec
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+    def to_yaml(self) -> str:
+        return OmegaConf.to_yaml(OmegaConf.create(self.to_dict()))
+
+
+def to_plain(x: Any) -> Any:
+    """OmegaConf containers to plain dicts/lists (other values unchanged)."""
+    if isinstance(x, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(x, resolve=True)
+    if isinstance(x, Mapping):
+        return {k: to_plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_plain(v) for v in x]
+    return x
+
+
+# -- lookup ----------------------------------------------------------------------------------
+def recipe_index() -> dict[str, Path]:
+    """Registered recipe names (the files' ``name:``) and paths relative to their folder."""
+    from wamzoo.plugins import get_plugins
+
+    index: dict[str, Path] = {}
+    for _, folder in get_plugins().recipe_dirs:
+        for path in sorted(folder.rglob("*.yaml")):
+            rel = path.relative_to(folder).with_suffix("").as_posix()
+            index.setdefault(rel, path)
+            try:
+                name = OmegaConf.load(path).get("name")
+            except OmegaConfBaseException:
+                continue
+            if name:
+                index.setdefault(str(name), path)
+    return index
+
+
+def list_recipes(pattern: str = "*") -> list[str]:
+    """Recipe names matching a shell-style pattern (only files that declare a ``name``)."""
+    from wamzoo.plugins import get_plugins
+
+    names = set()
+    for _, folder in get_plugins().recipe_dirs:
+        for path in folder.rglob("*.yaml"):
+            try:
+                name = OmegaConf.load(path).get("name")
+            except OmegaConfBaseException:
+                continue
+            if name and fnmatch.fnmatch(str(name), pattern):
+                names.add(str(name))
+    return sorted(names)
+
+
+def find_recipe(ref: str | Path, base: Path | None = None) -> Path:
+    """A recipe file from a path (absolute, relative to ``base`` or the cwd) or a registered name."""
+    ref_s = str(ref)
+    candidates = [Path(ref_s)]
+    if base is not None:
+        candidates.insert(0, base / ref_s)
+    for p in candidates:
+        for q in (p, p.with_suffix(".yaml")) if p.suffix != ".yaml" else (p,):
+            if q.is_file():
+                return q.resolve()
+    index = recipe_index()
+    if ref_s in index:
+        return index[ref_s]
+    raise unknown("recipe", ref_s, index, hint="Give a path to a YAML file or a name from `wamzoo list --recipes`.")
+
+
+# -- composition -----------------------------------------------------------------------------
+def _load(path: Path, seen: tuple[Path, ...]) -> DictConfig:
+    if path in seen:
+        chain = " -> ".join(str(p) for p in seen + (path,))
+        raise RecipeError(f"recipe defaults form a cycle: {chain}")
+    try:
+        cfg = OmegaConf.load(path)
+    except (OmegaConfBaseException, OSError, ValueError) as exc:
+        raise RecipeError(f"{path}: cannot be parsed: {exc}") from None
+    if not isinstance(cfg, DictConfig):
+        raise RecipeError(f"{path}: a recipe must be a mapping at the top level")
+    defaults = cfg.pop("defaults", [])
+    if not isinstance(defaults, (ListConfig, list)):
+        raise RecipeError(f"{path}: `defaults` must be a list of recipe files or names")
+    merged = OmegaConf.create({})
+    for ref in defaults:
+        try:
+            sub = find_recipe(str(ref), base=path.parent)
+        except KeyError as exc:
+            raise RecipeError(f"{path}: defaults entry {ref!r}: {exc}") from None
+        merged = OmegaConf.merge(merged, _load(sub, seen + (path,)))
+    # `policy.<part>` replaces the whole part when it names a different component
+    for part in POLICY_PARTS:
+        new = OmegaConf.select(cfg, f"policy.{part}.name")
+        old = OmegaConf.select(merged, f"policy.{part}.name")
+        if new is not None and old is not None and new != old:
+            merged.policy[part] = {}
+    return OmegaConf.merge(merged, cfg)
+
+
+def compose(ref: str | Path, overrides: Iterable[str] = ()) -> Recipe:
+    """Load, compose, override and validate a recipe."""
+    path = find_recipe(ref)
+    cfg = _load(path, ())
+    overrides = list(overrides)
+    if overrides:
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+        except OmegaConfBaseException as exc:
+            raise RecipeError(f"command-line overrides {overrides}: {exc}") from None
+    return validate(cfg, source=str(path))
+
+
+def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> Recipe:
+    """Check ``cfg`` against the schema and the named components' constructors."""
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(RecipeSchema), cfg)
+        plain = OmegaConf.to_container(typed, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", "") or ""
+        msg = str(exc).split("\n")[0]
+        raise RecipeError(f"{source}: key {key!r}: {msg}") from None
+    from wamzoo.plugins import get_plugins
+
+    reg = get_plugins().registry
+    policy = plain["policy"]
+    for part in POLICY_PARTS:
+        spec = policy.get(part)
+        if spec is None:
+            if part == "codec":
+                continue
+            raise RecipeError(f"{source}: policy.{part} is missing; name a registered {part.replace('_', ' ')}")
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise RecipeError(f"{source}: policy.{part} must be a mapping with a `name`")
+        _check(reg, part, spec, f"{source}: policy.{part}", partial=True)
+    unknown_parts = set(policy) - set(POLICY_PARTS) - {"context", "normalize", "loss_weights"}
+    if unknown_parts:
+        raise RecipeError(f"{source}: unknown policy key(s) {sorted(unknown_parts)}; known: "
+                          f"{', '.join(POLICY_PARTS + ('context', 'normalize', 'loss_weights'))}")
+    data = plain["data"]
+    if "name" not in data:
+        raise RecipeError(f"{source}: data.name is missing; name a registered data module")
+    _check(reg, "data", data, f"{source}: data", partial=True)
+    return Recipe(name=plain["name"] or Path(source).stem, description=plain["description"], policy=policy,
+                  data=data, trainer=TrainerSpec(**plain["trainer"]), eval=EvalSpec(**plain["eval"]), source=source)
+
+
+def _check(reg, kind: str, spec: dict, where: str, partial: bool) -> None:
+    from wamzoo.policy import INJECTED
+
+    try:
+        entry = reg.get(kind, spec["name"])
+    except KeyError as exc:
+        raise RecipeError(f"{where}.name: {exc}") from None
+    args = {k: v for k, v in spec.items() if k != "name"}
+    try:
+        check_arguments(entry, args, where)
+    except ConfigError as exc:
+        if partial and "needs argument" in str(exc):
+            params = entry.parameters()
+            missing = [k for k, p in params.items() if p.default is p.empty and k not in args and k not in INJECTED
+                       and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            if not missing:
+                return
+        raise RecipeError(str(exc)) from None

@@ -1,0 +1,119 @@
+"""Training any composition with Lightning: ``wamzoo train RECIPE [overrides]``.
+
+One :class:`WAMModule` wraps a :class:`~wamzoo.policy.WAMPolicy`; its hyper-parameters are the
+composed recipe and the data info (with statistics), so a checkpoint rebuilds its policy alone.
+Runs write ``RUN/checkpoints/{last,step=N}.ckpt``, CSV logs (``RUN/metrics.csv``) and
+TensorBoard logs (``RUN/tb``); a rerun resumes from ``last.ckpt``. ``trainer.strategy`` is passed
+to Lightning: ``ddp`` runs on CPUs with gloo, ``fsdp`` on GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import lightning as L
+import torch
+
+from wamzoo.policy import DataInfo, WAMPolicy
+from wamzoo.recipes import Recipe, TrainerSpec
+
+
+class WAMModule(L.LightningModule):
+    """Trains a :class:`WAMPolicy` built from ``recipe`` (a dict) and ``info`` (a :class:`DataInfo` dict)."""
+
+    def __init__(self, recipe: Mapping[str, Any], info: Mapping[str, Any]):
+        super().__init__()
+        self.save_hyperparameters({"recipe": dict(recipe), "info": dict(info)})
+        self.policy = WAMPolicy.from_config(recipe["policy"], DataInfo.from_dict(info))
+        self.policy.config["recipe"] = dict(recipe)
+        self.spec = TrainerSpec(**recipe["trainer"])
+
+    def training_step(self, batch, batch_idx):
+        loss, logs = self.policy.compute_loss(batch)
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, batch_size=batch.batch_size, sync_dist=False)
+        self.log("loss", loss.detach(), prog_bar=True, batch_size=batch.batch_size, logger=False)
+        return loss
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.policy.named_parameters():
+            if not p.requires_grad:
+                continue
+            (no_decay if p.ndim < 2 or "embed" in name or "table" in name else decay).append(p)
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.spec.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.spec.lr,
+                                betas=tuple(self.spec.betas))
+        warm, total = max(self.spec.warmup_steps, 1), max(self.spec.max_steps, 1)
+
+        def schedule(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(total - warm, 1))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def make_datamodule(recipe: Recipe):
+    from wamzoo.plugins import get_plugins
+
+    cfg = dict(recipe.data)
+    name = cfg.pop("name")
+    entry = get_plugins().registry.get("data", name)
+    params = entry.parameters()
+    for key, value in (("batch_size", recipe.trainer.batch_size), ("num_workers", recipe.trainer.num_workers),
+                       ("seed", recipe.trainer.seed)):
+        if key in params and key not in cfg:
+            cfg[key] = value
+    return get_plugins().registry.create("data", name, **cfg)
+
+
+def run_dir(recipe: Recipe, out_dir: str | os.PathLike | None = None) -> Path:
+    return Path(out_dir or recipe.trainer.out_dir) / recipe.name
+
+
+def train(recipe: Recipe, out_dir: str | os.PathLike | None = None, callbacks: list | None = None) -> Path:
+    """Train ``recipe``; returns the run folder (resumes from its ``last.ckpt`` if present)."""
+    spec = recipe.trainer
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    L.seed_everything(spec.seed, workers=True, verbose=False)
+    run = run_dir(recipe, out_dir)
+    dm = make_datamodule(recipe)
+    module = WAMModule(recipe.to_dict(), dm.info().to_dict(with_stats=True))
+    ckpt_dir = run / "checkpoints"
+    cbs = [L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="step={step}", auto_insert_metric_name=False,
+                                               every_n_train_steps=spec.ckpt_every, save_top_k=-1, save_last=True),
+           L.pytorch.callbacks.LearningRateMonitor(logging_interval="step")]
+    if spec.progress:
+        cbs.append(L.pytorch.callbacks.RichProgressBar(leave=True))
+    loggers = [L.pytorch.loggers.CSVLogger(run, name="", version=""),
+               L.pytorch.loggers.TensorBoardLogger(run, name="tb", version="", default_hp_metric=False)]
+    strategy: Any = spec.strategy
+    if strategy == "ddp" and spec.accelerator == "cpu":
+        strategy = L.pytorch.strategies.DDPStrategy(process_group_backend="gloo")
+    trainer = L.Trainer(max_steps=spec.max_steps, max_time={"minutes": spec.max_minutes} if spec.max_minutes else None,
+                        accelerator=spec.accelerator, devices=spec.devices, num_nodes=spec.num_nodes,
+                        strategy=strategy, precision=spec.precision, gradient_clip_val=spec.grad_clip or None,
+                        log_every_n_steps=spec.log_every, default_root_dir=run, callbacks=cbs + list(callbacks or []),
+                        logger=loggers, enable_progress_bar=spec.progress, enable_model_summary=False,
+                        use_distributed_sampler=True)
+    last = ckpt_dir / "last.ckpt"
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if spec.resume and last.exists() else None)
+    return run
+
+
+def load_checkpoint(path: str | os.PathLike) -> WAMPolicy:
+    """Rebuild the policy of a Lightning checkpoint written by :func:`train` (strict)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    hp = ckpt.get("hyper_parameters")
+    if not hp or "recipe" not in hp or "info" not in hp:
+        raise ValueError(f"{path} is not a wamzoo training checkpoint (no recipe/info hyper-parameters)")
+    policy = WAMPolicy.from_config(hp["recipe"]["policy"], DataInfo.from_dict(hp["info"]))
+    policy.config["recipe"] = hp["recipe"]
+    state = {k[len("policy."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("policy.")}
+    policy.load_state_dict(state, strict=True)
+    return policy.eval()
