@@ -165,6 +165,13 @@ def get_plugins(reload: bool = False) -> Plugins:
         return _plugins
 
 
+def reset() -> None:
+    """Forget the loaded plugins; the next :func:`get_plugins` loads them again."""
+    global _plugins
+    with _lock:
+        _plugins = None
+
+
 def use_plugins(*extra: tuple[str, Any], entry_points: bool = True) -> Plugins:
     """Reset the plugin state with explicit plugins (for tests and embedding)."""
     global _plugins

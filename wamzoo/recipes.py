@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -124,13 +125,18 @@ def recipe_index() -> dict[str, Path]:
         for path in sorted(folder.rglob("*.yaml")):
             rel = path.relative_to(folder).with_suffix("").as_posix()
             index.setdefault(rel, path)
-            try:
-                name = OmegaConf.load(path).get("name")
-            except OmegaConfBaseException:
-                continue
+            name = _declared_name(path)
             if name:
-                index.setdefault(str(name), path)
+                index.setdefault(name, path)
     return index
+
+
+def _declared_name(path: Path) -> str | None:
+    try:
+        name = OmegaConf.load(path).get("name")
+    except (OmegaConfBaseException, yaml.YAMLError, OSError):
+        return None
+    return str(name) if name else None
 
 
 def list_recipes(pattern: str = "*") -> list[str]:
@@ -140,12 +146,9 @@ def list_recipes(pattern: str = "*") -> list[str]:
     names = set()
     for _, folder in get_plugins().recipe_dirs:
         for path in folder.rglob("*.yaml"):
-            try:
-                name = OmegaConf.load(path).get("name")
-            except OmegaConfBaseException:
-                continue
-            if name and fnmatch.fnmatch(str(name), pattern):
-                names.add(str(name))
+            name = _declared_name(path)
+            if name and fnmatch.fnmatch(name, pattern):
+                names.add(name)
     return sorted(names)
 
 
@@ -172,7 +175,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> DictConfig:
         raise RecipeError(f"recipe defaults form a cycle: {chain}")
     try:
         cfg = OmegaConf.load(path)
-    except (OmegaConfBaseException, OSError, ValueError) as exc:
+    except (OmegaConfBaseException, OSError, ValueError, yaml.YAMLError) as exc:
         raise RecipeError(f"{path}: cannot be parsed: {exc}") from None
     if not isinstance(cfg, DictConfig):
         raise RecipeError(f"{path}: a recipe must be a mapping at the top level")

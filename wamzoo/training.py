@@ -57,6 +57,16 @@ class WAMModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+class SaveLast(L.Callback):
+    """Write ``last.ckpt`` when training stops (max steps, max time or interrupt), so runs always resume."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_end(self, trainer, pl_module):
+        trainer.save_checkpoint(self.path)
+
+
 def make_datamodule(recipe: Recipe):
     from wamzoo.plugins import get_plugins
 
@@ -87,7 +97,7 @@ def train(recipe: Recipe, out_dir: str | os.PathLike | None = None, callbacks: l
     ckpt_dir = run / "checkpoints"
     cbs = [L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="step={step}", auto_insert_metric_name=False,
                                                every_n_train_steps=spec.ckpt_every, save_top_k=-1, save_last=True),
-           L.pytorch.callbacks.LearningRateMonitor(logging_interval="step")]
+           L.pytorch.callbacks.LearningRateMonitor(logging_interval="step"), SaveLast(ckpt_dir / "last.ckpt")]
     if spec.progress:
         cbs.append(L.pytorch.callbacks.RichProgressBar(leave=True))
     loggers = [L.pytorch.loggers.CSVLogger(run, name="", version=""),

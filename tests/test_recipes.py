@@ -1,0 +1,94 @@
+"""Recipe composition (defaults, interpolation, overrides) and its errors."""
+
+import pytest
+
+from wamzoo.errors import RecipeError
+from wamzoo.recipes import compose, find_recipe, list_recipes
+
+BASE = """
+name: base
+policy:
+  world_model: {name: dit.video, dim: 32, num_layers: 2, num_heads: 2, head_dim: 16}
+  action_expert: {name: dit.action, dim: 16, num_layers: 2, num_heads: 2, head_dim: 16}
+  coupling: {name: mot, mask: {"action -> action": all, "video.* -> video.*": all}}
+  scheduler: {name: flow-matching}
+trainer: {max_steps: 10, batch_size: 4}
+"""
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_compose_in_order_and_file_overrides(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    write(tmp_path, "fast.yaml", "trainer: {lr: 0.5, warmup_steps: '${trainer.max_steps}'}\n")
+    child = write(tmp_path, "child.yaml", "defaults: [base.yaml, fast]\nname: child\ntrainer: {max_steps: 20}\n")
+    r = compose(child)
+    assert r.name == "child" and r.trainer.lr == 0.5 and r.trainer.max_steps == 20
+    assert r.trainer.warmup_steps == 20  # interpolation resolved after merging
+    assert r.trainer.batch_size == 4 and r.policy["world_model"]["dim"] == 32
+    r = compose(child, ["trainer.max_steps=7", "policy.world_model.dim=64"])
+    assert r.trainer.max_steps == 7 and r.trainer.warmup_steps == 7 and r.policy["world_model"]["dim"] == 64
+
+
+def test_changing_a_component_name_drops_the_old_arguments(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "c.yaml", "defaults: [base.yaml]\npolicy:\n  codec: {name: patch, patch: 2}\n"
+                                       "  scheduler: {name: flow-matching, shift: 3.0}\n")
+    assert compose(child).policy["scheduler"] == {"name": "flow-matching", "shift": 3.0}
+
+
+def test_unknown_trainer_key_names_file_and_key(tmp_path):
+    p = write(tmp_path, "bad.yaml", BASE.replace("trainer: {max_steps: 10,", "trainer: {max_stpes: 10,"))
+    with pytest.raises(RecipeError, match=r"bad.yaml: key 'trainer.max_stpes'"):
+        compose(p)
+
+
+def test_wrong_type_names_file_and_key(tmp_path):
+    p = write(tmp_path, "bad.yaml", BASE.replace("max_steps: 10", "max_steps: lots"))
+    with pytest.raises(RecipeError, match=r"bad.yaml: key 'trainer.max_steps'"):
+        compose(p)
+
+
+def test_component_arguments_are_checked(tmp_path):
+    p = write(tmp_path, "bad.yaml", BASE.replace("dim: 32,", "dimm: 32,"))
+    with pytest.raises(RecipeError, match=r"bad.yaml: policy.world_model: unknown argument 'dimm'.*Did you mean: dim"):
+        compose(p)
+    p = write(tmp_path, "bad2.yaml", BASE.replace("name: dit.video", "name: dit.vidoe"))
+    with pytest.raises(RecipeError, match=r"policy.world_model.name: unknown world model 'dit.vidoe'.*dit.video"):
+        compose(p)
+    p = write(tmp_path, "bad3.yaml", BASE.replace("  scheduler: {name: flow-matching}\n", ""))
+    with pytest.raises(RecipeError, match="policy.scheduler is missing"):
+        compose(p)
+    p = write(tmp_path, "bad4.yaml", BASE + "data: {name: synthetic, size: many}\n")
+    with pytest.raises(RecipeError, match=r"data: argument 'size'.*expects int"):
+        compose(p)
+
+
+def test_bad_defaults_and_cycles(tmp_path):
+    p = write(tmp_path, "a.yaml", "defaults: [b.yaml]\n")
+    write(tmp_path, "b.yaml", "defaults: [a.yaml]\n")
+    with pytest.raises(RecipeError, match="cycle"):
+        compose(p)
+    p = write(tmp_path, "c.yaml", "defaults: [nowhere]\n")
+    with pytest.raises(RecipeError, match="defaults entry 'nowhere'.*unknown recipe"):
+        compose(p)
+    p = write(tmp_path, "d.yaml", "trainer: [1, 2\n")
+    with pytest.raises(RecipeError, match="cannot be parsed"):
+        compose(p)
+
+
+def test_bad_overrides(tmp_path):
+    p = write(tmp_path, "base.yaml", BASE)
+    with pytest.raises(RecipeError, match="trainer.nope"):
+        compose(p, ["trainer.nope=1"])
+
+
+def test_registered_recipes_by_name():
+    assert "tiny-mot" in list_recipes("tiny*")
+    assert find_recipe("tiny-mot").name == "tiny-mot.yaml"
+    with pytest.raises(KeyError, match="Did you mean: tiny-mot"):
+        find_recipe("tiny-mto")
