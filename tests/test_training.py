@@ -41,3 +41,21 @@ def test_ddp_two_cpu_processes(tmp_path):
     ckpt = tmp_path / "tiny-mot" / "checkpoints" / "last.ckpt"
     assert torch.load(ckpt, weights_only=True)["global_step"] == 6
     assert "world_size=2" in proc.stderr + proc.stdout or "distributed_backend=gloo" in proc.stderr + proc.stdout
+
+
+def test_second_stage_initialises_and_freezes(tmp_path):
+    """Two-stage training: stage 2 loads stage 1's world model and keeps it frozen."""
+    stage1 = train(compose("tiny-mot", ["trainer.max_steps=4"]), out_dir=tmp_path / "s1")
+    over = ["trainer.max_steps=3", f"trainer.init_from={stage1}", "trainer.init_prefixes=[world_model]",
+            "trainer.freeze=[world_model]", "policy.world_model.dim=48"]
+    with pytest.raises(ValueError, match="absent or differently shaped"):  # another width: not stage 1's model
+        train(compose("tiny-mot", over), out_dir=tmp_path / "bad")
+    over = over[:5]
+    run = train(compose("tiny-mot", over), out_dir=tmp_path / "s2")
+    before = load_checkpoint(stage1 / "checkpoints" / "last.ckpt").state_dict()
+    after = load_checkpoint(run / "checkpoints" / "last.ckpt").state_dict()
+    wm = [k for k in before if k.startswith("world_model.")]
+    assert wm and all(torch.equal(before[k], after[k]) for k in wm)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("action_expert."))
+    with pytest.raises(ValueError, match="no parameter of the policy starts with 'world_modle'"):
+        train(compose("tiny-mot", ["trainer.max_steps=1", "trainer.freeze=[world_modle]"]), out_dir=tmp_path / "x")

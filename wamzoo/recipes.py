@@ -59,6 +59,12 @@ class TrainerSpec:
     seed: int = 0
     resume: bool = True
     progress: bool = True
+    #: Checkpoint, run folder or saved folder whose weights initialise the policy (e.g. stage 1).
+    init_from: str | None = None
+    #: Parameter-name prefixes that must all be initialised from ``init_from`` (empty: every match).
+    init_prefixes: list[str] = field(default_factory=list)
+    #: Parameter-name prefixes kept frozen (e.g. ``world_model`` in a second training stage).
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass

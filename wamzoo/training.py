@@ -30,6 +30,9 @@ class WAMModule(L.LightningModule):
         self.policy = WAMPolicy.from_config(recipe["policy"], DataInfo.from_dict(info))
         self.policy.config["recipe"] = dict(recipe)
         self.spec = TrainerSpec(**recipe["trainer"])
+        if self.spec.init_from:
+            initialise(self.policy, self.spec.init_from, self.spec.init_prefixes)
+        freeze(self.policy, self.spec.freeze)
 
     def training_step(self, batch, batch_idx):
         loss, logs = self.policy.compute_loss(batch)
@@ -55,6 +58,48 @@ class WAMModule(L.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _prefixed(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def source_state(ref: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Policy weights of a training checkpoint, run folder or saved folder."""
+    path = Path(ref)
+    if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
+        path = path / "checkpoints" / "last.ckpt"
+    if path.is_file() and path.suffix == ".ckpt":
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        return {k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")}
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(path / "model.safetensors"))
+    raise FileNotFoundError(f"trainer.init_from={ref!r}: no .ckpt, run folder or saved policy folder there")
+
+
+def initialise(policy: WAMPolicy, ref: str | os.PathLike, prefixes=()) -> list[str]:
+    """Copy weights of matching name and shape from ``ref``; every key under ``prefixes`` must match."""
+    src, own = source_state(ref), policy.state_dict()
+    loaded = [k for k, v in own.items() if k in src and src[k].shape == v.shape]
+    missing = [k for k in own if _prefixed(k, prefixes) and k not in loaded]
+    if missing or not loaded:
+        raise ValueError(f"trainer.init_from={ref}: {len(missing)} weights under {list(prefixes)} are absent or"
+                         f" differently shaped there (e.g. {missing[:5]}); is it the matching stage-1 run?"
+                         if missing else f"trainer.init_from={ref}: no weight of this policy is in it")
+    policy.load_state_dict({k: src[k] for k in loaded}, strict=False)
+    return loaded
+
+
+def freeze(policy: WAMPolicy, prefixes) -> None:
+    """Stop gradients into parameters under ``prefixes`` (a typo raises instead of freezing nothing)."""
+    for prefix in prefixes:
+        params = [p for n, p in policy.named_parameters() if _prefixed(n, [prefix])]
+        if not params:
+            raise ValueError(f"trainer.freeze: no parameter of the policy starts with {prefix!r}")
+        for p in params:
+            p.requires_grad_(False)
 
 
 class SaveLast(L.Callback):
