@@ -50,7 +50,7 @@ def test_second_stage_initialises_and_freezes(tmp_path):
             "trainer.freeze=[world_model]", "policy.world_model.dim=48"]
     with pytest.raises(ValueError, match="absent or differently shaped"):  # another width: not stage 1's model
         train(compose("tiny-mot", over), out_dir=tmp_path / "bad")
-    over = over[:5]
+    over = over[:4]
     run = train(compose("tiny-mot", over), out_dir=tmp_path / "s2")
     before = load_checkpoint(stage1 / "checkpoints" / "last.ckpt").state_dict()
     after = load_checkpoint(run / "checkpoints" / "last.ckpt").state_dict()
