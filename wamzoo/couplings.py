@@ -9,7 +9,9 @@ streams are denoised *and* only attend to fixed tokens, runs them once, and cach
 keys/values; :meth:`MoTCoupling.step` then runs only the remaining tokens against the cache.
 With Fast-WAM's first-frame-causal mask this is exactly "one pass of the video expert over the
 clean current frame, then the action denoising steps" (§3.3), derived from the mask rather than
-special-cased.
+special-cased. Every pass also skips the tokens that no needed token attends to (directly or
+through other tokens): streams not ``needed`` (a zero loss weight) or not active cost nothing when
+the mask hides them, e.g. Fast-WAM's future frames in its no-video ablation.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ from wamzoo.nn.mot import TokenSet, assign_indices, run_layers
 class Prefilled:
     cache: KVCache
     keep: Tensor  # [N] bool: tokens whose keys/values are cached
+    needed: Tensor | None = None  # [N] bool: tokens the active streams depend on (None: all)
+
+
+def needed_tokens(mask: Tensor, seeds: Tensor) -> Tensor:
+    """``seeds`` plus every token they attend to, directly or through other tokens."""
+    need = seeds.clone()
+    while True:
+        new = need | mask[need].any(dim=0)
+        if torch.equal(new, need):
+            return need
+        need = new
 
 
 class MoTCoupling(Coupling):
@@ -72,40 +85,54 @@ class MoTCoupling(Coupling):
         return {k: v for k, v in out.items() if k in wanted}
 
     # -- passes -----------------------------------------------------------------------------
+    @staticmethod
+    def _seeds(groups: list[TokenGroup], wanted: set[str], device) -> Tensor:
+        return torch.cat([torch.full((g.size,), g.stream in wanted, dtype=torch.bool)
+                          for g in groups]).to(device)
+
+    def _run(self, world_model, action_expert, sets, n_world, mask, num_layers, run: Tensor, wanted: set[str],
+             streams, cache: KVCache | None = None) -> dict[str, Tensor]:
+        """Run the tokens where ``run`` is True (others come from ``cache`` or are not needed)."""
+        masks = [run[s.index] for s in sets]
+        part = [s.select(m) for s, m in zip(sets, masks) if m.any()]
+        outs = iter(run_layers(part, mask, num_layers, cache=cache,
+                               grad_checkpoint=self.grad_checkpoint and self.training))
+        hidden, present = [], []
+        for i, (s, m) in enumerate(zip(sets, masks)):
+            if not m.any():
+                continue
+            h = next(outs)
+            if not bool(m.all()):
+                full = h.new_zeros(s.x.shape)
+                full[:, m] = h
+                h = full
+            hidden.append(h)
+            present.append(i)
+        n_w = sum(1 for i in present if i < n_world)
+        return self._heads(world_model, action_expert, [sets[i] for i in present], n_w, hidden, streams, wanted)
+
     def forward(self, world_model, action_expert, streams, cond):
-        sets, n_world, _, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
-        hidden = run_layers(sets, mask, num_layers, grad_checkpoint=self.grad_checkpoint and self.training)
-        wanted = {k for k, s in streams.items() if s.denoised}
-        return self._heads(world_model, action_expert, sets, n_world, hidden, streams, wanted)
+        sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
+        wanted = {k for k, s in streams.items() if s.denoised and s.needed}
+        run = needed_tokens(mask, self._seeds(groups, wanted, mask.device))
+        return self._run(world_model, action_expert, sets, n_world, mask, num_layers, run, wanted, streams)
 
     def prefill(self, world_model, action_expert, streams, cond, active):
         sets, _, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
         fixed = torch.cat([torch.full((g.size,), g.cond or g.stream not in active, dtype=torch.bool)
                            for g in groups]).to(mask.device)
-        keep = closed_subset(mask, fixed)
-        if not keep.any():
-            return None
+        needed = needed_tokens(mask, self._seeds(groups, set(active), mask.device) & ~fixed)
+        keep = closed_subset(mask, fixed) & needed
         cache = KVCache()
-        part = [s.select(keep[s.index]) for s in sets if keep[s.index].any()]
-        run_layers(part, mask, num_layers, record=cache)
-        return Prefilled(cache, keep)
+        if keep.any():
+            part = [s.select(keep[s.index]) for s in sets if keep[s.index].any()]
+            run_layers(part, mask, num_layers, record=cache)
+        return Prefilled(cache, keep, needed)
 
     def step(self, world_model, action_expert, streams, cond, active, context):
         if context is None:
             return super().step(world_model, action_expert, streams, cond, active, context)
         sets, n_world, _, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
-        live = [~context.keep[s.index] for s in sets]
-        run = [s.select(m) for s, m in zip(sets, live) if m.any()]
-        outs = iter(run_layers(run, mask, num_layers, cache=context.cache))
-        hidden = []
-        for s, m in zip(sets, live):
-            if m.any():
-                full = torch.zeros_like(s.x)
-                full[:, m] = next(outs)
-                hidden.append(full)
-            else:
-                hidden.append(None)
-        keep_sets = [i for i, m in enumerate(live) if m.any()]
-        n_w = sum(1 for i in keep_sets if i < n_world)
-        return self._heads(world_model, action_expert, [sets[i] for i in keep_sets], n_w,
-                           [hidden[i] for i in keep_sets], streams, set(active))
+        needed = context.needed if context.needed is not None else torch.ones_like(context.keep)
+        return self._run(world_model, action_expert, sets, n_world, mask, num_layers, needed & ~context.keep,
+                         set(active), streams, cache=context.cache)

@@ -63,21 +63,24 @@ class VideoWorldModel(WorldModel):
         return {"video": Stream(x=z, cond=cond, group="obs")}
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
-        s = streams["video"]
+        return [self.token_set(streams["video"], "video", cond)]
+
+    def token_set(self, s: Stream, name: str, cond: Conditioning) -> TokenSet:
+        """Tokens of a latent stream: groups ``{name}.cond`` (observed frames) and ``{name}.future``."""
         grid = self.dit.grid(s.x)
         per_frame = grid[1] * grid[2]
         x = self.dit.tokens(s.x)
         temb, mod = self.dit.condition_embedder(s.t.repeat_interleave(per_frame, 1))
         n_obs = int(s.cond[0].sum())
         frame = torch.arange(grid[0]).repeat_interleave(per_frame)
-        groups = [TokenGroup("video.cond", n_obs * per_frame, "video", True, frame[: n_obs * per_frame])]
+        groups = [TokenGroup(f"{name}.cond", n_obs * per_frame, name, True, frame[: n_obs * per_frame])]
         if grid[0] > n_obs:
-            groups.append(TokenGroup("video.future", (grid[0] - n_obs) * per_frame, "video", False,
+            groups.append(TokenGroup(f"{name}.future", (grid[0] - n_obs) * per_frame, name, False,
                                      frame[n_obs * per_frame:]))
         context, context_mask = _context(self.dit.condition_embedder, cond)
         rope = self.dit.rope(grid, frame_stride=self.rope_frame_stride, device=x.device)
-        return [TokenSet(x, mod, rope, self.dit.blocks, groups, temb, context, context_mask,
-                         meta={"grid": grid, "views": s.x.shape[2]})]
+        return TokenSet(x, mod, rope, self.dit.blocks, groups, temb, context, context_mask,
+                        meta={"grid": grid, "views": s.x.shape[2]})
 
     def head(self, sets, hidden, streams):
         (s,), (h,) = sets, hidden

@@ -47,6 +47,9 @@ class Stream:
     noise: Tensor | None = None
     #: ``False`` for streams that only condition (never denoised, no loss).
     denoised: bool = True
+    #: ``False`` when this pass needs no velocity for the stream (e.g. its loss weight is 0); a
+    #: coupling may then skip every token that no needed token attends to.
+    needed: bool = True
 
     @property
     def batch_size(self) -> int:

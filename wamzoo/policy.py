@@ -44,6 +44,7 @@ class DataInfo:
     fps: float = 0.0
     cameras: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, list[float]]] | None = None
+    seed_range: list[int] | None = None   # [first, last + 1) layout seeds of the demonstrations
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DataInfo":
@@ -152,12 +153,13 @@ class WAMPolicy(nn.Module):
         streams, cond = self.build_streams(batch, train=True)
         self.coupling.prepare(streams, train=True, generator=generator)
         self.scheduler.sample_timesteps(streams, generator)
-        for s in streams.values():
+        for name, s in streams.items():
             if s.denoised:
                 s.x0 = s.x
                 s.noise = torch.randn(s.x.shape, generator=generator, device=s.x.device if generator is None
                                       else "cpu").to(s.x)
                 s.x = interpolate(s.x0, s.noise, s.t)
+                s.needed = self.loss_weights.get(name, 1.0) != 0
         outputs = self.coupling(self.world_model, self.action_expert, streams, cond)
         losses: dict[str, Tensor] = {}
         for name, pred in outputs.items():

@@ -80,7 +80,7 @@ class FlowMatchingScheduler(Scheduler):
         for s in denoised.values():
             s.t = self._expand(draws[s.group], s)
         for s in streams.values():
-            if not s.denoised:
+            if not s.denoised and s.t is None:  # a conditioning-only stream keeps a time set by its producer
                 s.t = torch.zeros(s.cond.shape, device=s.x.device)
 
     @staticmethod
