@@ -46,9 +46,15 @@ class Pretrained:
 
 
 # -- native format ---------------------------------------------------------------------------
-def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, card: str | None = None) -> Path:
-    """Write ``policy`` in the native format; returns the folder."""
+def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | None = None,
+                    results: dict[str, Any] | None = None) -> Path:
+    """Write ``policy`` in the native format with its model card; returns the folder.
+
+    ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card.
+    """
     from safetensors.torch import save_file
+
+    from wamzoo.cards import render_card
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,9 +65,37 @@ def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, card: str | No
     state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
     save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "wamzoo_schema": str(SCHEMA_VERSION)})
     (folder / STATS).write_text(json.dumps(policy.normalizer.stats(), indent=2))
-    if card is not None:
-        (folder / CARD).write_text(card)
+    (folder / CARD).write_text(render_card(policy, name or folder.name, results))
+    if results is not None:
+        (folder / "results.json").write_text(json.dumps(results, indent=2))
     return folder
+
+
+def push_to_hub(policy: WAMPolicy, repo_id: str, results: dict[str, Any] | None = None, private: bool = False,
+                token: str | None = None, revision: str | None = None, commit_message: str = "Upload wamzoo policy"):
+    """Save ``policy`` to a temporary folder and upload it to ``repo_id``; returns the commit info."""
+    import tempfile
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_pretrained(policy, tmp, name=repo_id, results=results)
+        return api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message)
+
+
+def load_upstream_pickle(path: str | os.PathLike) -> Any:
+    """Read a released ``.pt``/``.ckpt`` with ``torch.load(weights_only=True)`` only."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise LoadError(f"{path} is not a weights-only pickle (it would execute code when loaded: "
+                        f"{str(exc).splitlines()[0][:200]}); wamzoo only reads weights-only checkpoints") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise LoadError(f"{path} cannot be read as a torch checkpoint ({exc}); re-download it") from None
 
 
 def from_folder(folder: str | os.PathLike) -> WAMPolicy:

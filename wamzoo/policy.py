@@ -230,11 +230,17 @@ class WAMPolicy(nn.Module):
             part.reset()
 
     # -- persistence ------------------------------------------------------------------------
-    def save_pretrained(self, folder, card: str | None = None):
-        """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``)."""
+    def save_pretrained(self, folder, name: str | None = None, results: Mapping[str, Any] | None = None):
+        """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``, card)."""
         from wamzoo.hub import save_pretrained
 
-        return save_pretrained(self, folder, card)
+        return save_pretrained(self, folder, name, dict(results) if results else None)
+
+    def push_to_hub(self, repo_id: str, results: Mapping[str, Any] | None = None, **kwargs: Any):
+        """Upload to the Hugging Face Hub (see :func:`wamzoo.hub.push_to_hub`)."""
+        from wamzoo.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, dict(results) if results else None, **kwargs)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, revision: str | None = None, **kwargs: Any) -> "WAMPolicy":

@@ -1,0 +1,198 @@
+"""Hub I/O: model cards, pretrained names from an offline cache, revisions, push_to_hub, bad inputs."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import types
+
+import pytest
+import torch
+
+import wamzoo
+
+try:  # huggingface_hub >= 1.x talks HTTP through httpx (2.x: the httpx2 fork)
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx
+from wamzoo.errors import LoadError
+from wamzoo.hookspecs import hookimpl
+from wamzoo.hub import Pretrained, load_upstream_pickle
+from wamzoo.plugins import reset, use_plugins
+from wamzoo.policy import WAMPolicy
+from wamzoo.recipes import compose
+from wamzoo.testing import hub_cache
+from wamzoo.training import make_datamodule
+
+REPO = "wamzoo-test/tiny-mot"
+
+
+@pytest.fixture(scope="module")
+def policy_and_obs():
+    recipe = compose("tiny-mot")
+    dm = make_datamodule(recipe)
+    torch.manual_seed(0)
+    policy = WAMPolicy.from_config(recipe.policy, dm.info()).eval()
+    policy.config["recipe"] = recipe.to_dict()
+    return policy, next(iter(dm.train_dataloader())).observation()
+
+
+@pytest.fixture
+def named(tmp_path, monkeypatch):
+    """Offline mode, and a plugin that registers the pretrained name ``test/tiny`` -> REPO."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    mod = types.SimpleNamespace()
+
+    @hookimpl
+    def register_pretrained(register):
+        register(Pretrained(name="test/tiny", repo_id=REPO, description="tiny test policy"))
+
+    mod.register_pretrained = register_pretrained
+    use_plugins(("testhub", mod), entry_points=False)
+    yield
+    reset()
+
+
+def actions(policy, obs):
+    return policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
+
+
+RESULTS = {"suite": "mw-easy", "mean_success_rate": 0.5, "seed": 1000000, "command": "wamzoo eval x --suite mw-easy",
+           "tasks": {"reach-v3": {"success_rate": 0.25, "episodes": 4}, "drawer-close-v3": {"success_rate": 0.75,
+                                                                                             "episodes": 4}}}
+
+
+def test_card_has_metadata_results_and_components(policy_and_obs, tmp_path):
+    from huggingface_hub import ModelCard
+
+    policy, _ = policy_and_obs
+    folder = policy.save_pretrained(tmp_path / "p", name="org/tiny", results=RESULTS)
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "wamzoo" and card.data.pipeline_tag == "robotics"
+    assert "wamzoo" in card.data.tags and card.data.datasets == ["metaworld/mw-easy"]
+    assert {r.dataset_config: r.metric_value for r in card.data.eval_results} == {"reach-v3": 0.25,
+                                                                                 "drawer-close-v3": 0.75}
+    text = card.text
+    assert "`dit.video`" in text and "`mot`" in text and "| reach-v3 | 25% |" in text and "**50%**" in text
+    assert 'wamzoo.load("org/tiny")' in text and "wamzoo eval x --suite mw-easy" in text
+    assert json.loads((folder / "results.json").read_text())["mean_success_rate"] == 0.5
+
+
+def test_by_name_from_offline_cache_matches(policy_and_obs, tmp_path, named):
+    policy, obs = policy_and_obs
+    folder = policy.save_pretrained(tmp_path / "src")
+    files = {f: folder / f for f in ("config.json", "model.safetensors", "stats.json")}
+    hub_cache(tmp_path / "cache", REPO, files)
+    loaded = wamzoo.load("test/tiny", cache_dir=str(tmp_path / "cache"))
+    assert torch.equal(actions(loaded, obs), actions(policy, obs))
+    loaded = WAMPolicy.from_pretrained(f"hf-hub:{REPO}", cache_dir=str(tmp_path / "cache"))
+    assert torch.equal(actions(loaded, obs), actions(policy, obs))
+
+
+def test_revision_pinning(policy_and_obs, tmp_path, named):
+    policy, obs = policy_and_obs
+    folder = policy.save_pretrained(tmp_path / "src")
+    files = {f: folder / f for f in ("config.json", "model.safetensors", "stats.json")}
+    hub_cache(tmp_path / "cache", REPO, files, revision="v1")
+    with pytest.raises(LoadError, match="not in the Hugging Face cache"):
+        WAMPolicy.from_pretrained(REPO, cache_dir=str(tmp_path / "cache"))  # main is not cached
+    loaded = WAMPolicy.from_pretrained(REPO, revision="v1", cache_dir=str(tmp_path / "cache"))
+    assert torch.equal(actions(loaded, obs), actions(policy, obs))
+
+
+def test_fresh_process_offline_load(policy_and_obs, tmp_path):
+    """A new process with HF_HUB_OFFLINE=1 and an empty-but-for-this-repo cache loads by name."""
+    policy, obs = policy_and_obs
+    folder = policy.save_pretrained(tmp_path / "src")
+    hub_cache(tmp_path / "cache", REPO, {f: folder / f for f in ("config.json", "model.safetensors", "stats.json")})
+    torch.save({"obs": obs.rgb, "state": obs.state, "task": obs.task_id, "a": actions(policy, obs)},
+               tmp_path / "io.pt")
+    script = f"""
+import types, torch, wamzoo
+from wamzoo.batch import Batch
+from wamzoo.hookspecs import hookimpl
+from wamzoo.hub import Pretrained
+from wamzoo.plugins import use_plugins
+m = types.SimpleNamespace()
+m.register_pretrained = hookimpl(lambda register: register(Pretrained(name="test/tiny", repo_id="{REPO}")))
+use_plugins(("t", m), entry_points=False)
+io = torch.load(r"{tmp_path / 'io.pt'}")
+p = wamzoo.load("test/tiny")
+a = p.predict_action(Batch(rgb=io["obs"], state=io["state"], task_id=io["task"]),
+                     generator=torch.Generator().manual_seed(0))
+assert torch.equal(a, io["a"]), (a - io["a"]).abs().max()
+print("OK")
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_bad_names_and_files(policy_and_obs, tmp_path, named):
+    with pytest.raises(KeyError, match="Did you mean: test/tiny"):
+        wamzoo.load("test/tiyn")
+    policy, _ = policy_and_obs
+    folder = policy.save_pretrained(tmp_path / "src")
+    hub_cache(tmp_path / "cache", REPO, {f: folder / f for f in ("config.json", "model.safetensors")})
+    with pytest.raises(LoadError, match="stats.json is not in the Hugging Face cache"):
+        wamzoo.load("test/tiny", cache_dir=str(tmp_path / "cache"))
+
+
+def test_push_to_hub_uploads_the_native_files(policy_and_obs, monkeypatch):
+    """push_to_hub against a mocked HTTP transport: the commit carries the four files."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    policy, _ = policy_and_obs
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if path.endswith("/api/repos/create"):
+            return httpx.Response(200, json={"url": f"https://huggingface.co/{REPO}", "name": REPO})
+        if path.endswith("/api/validate-yaml"):  # the card's metadata is validated before the commit
+            return httpx.Response(200, json={})
+        if "/preupload/" in path:
+            files = json.loads(request.content)["files"]
+            return httpx.Response(200, json={"files": [{"path": f["path"], "uploadMode": "regular",
+                                                        "shouldIgnore": False} for f in files]})
+        if "/commit/" in path:
+            return httpx.Response(200, json={"commitUrl": f"https://huggingface.co/{REPO}/commit/abc",
+                                             "commitOid": "a" * 40, "success": True})
+        return httpx.Response(404, json={"error": f"unexpected {request.method} {path}"})
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    huggingface_hub.set_client_factory(lambda: httpx.Client(transport=httpx.MockTransport(handler)))
+    try:
+        info = policy.push_to_hub(REPO, results=RESULTS, token="hf_test")
+    finally:
+        huggingface_hub.set_client_factory(httpx.Client)
+        huggingface_hub.close_session()
+    assert info.oid == "a" * 40
+    commit = next(r for r in seen if "/commit/" in r.url.path)
+    lines = [json.loads(line) for line in commit.content.decode().splitlines()]
+    uploaded = {line["value"]["path"] for line in lines if line["key"] == "file"}
+    assert uploaded == {"config.json", "model.safetensors", "stats.json", "README.md", "results.json"}
+    assert commit.headers["authorization"] == "Bearer hf_test"
+
+
+class NotWeights:
+    pass
+
+
+def test_upstream_pickles_are_weights_only(tmp_path):
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.ones(2)}, good)
+    assert torch.equal(load_upstream_pickle(good)["w"], torch.ones(2))
+    bad = tmp_path / "bad.pt"
+    with open(bad, "wb") as f:
+        pickle.dump({"w": NotWeights()}, f)
+    with pytest.raises(LoadError, match="not a weights-only pickle"):
+        load_upstream_pickle(bad)
+    (tmp_path / "trunc.pt").write_bytes(good.read_bytes()[:20])
+    with pytest.raises(LoadError, match="cannot be read"):
+        load_upstream_pickle(tmp_path / "trunc.pt")

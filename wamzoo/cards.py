@@ -1,0 +1,73 @@
+"""Model cards: ``hub_cards/base.md`` plus one fragment per plugin, rendered through huggingface_hub.
+
+A policy's card names its components and the plugins that provide them; the fragment of every
+such plugin (``hub_cards/<plugin>.md``, or ``card.md`` inside a third-party plugin's package) is
+appended — no per-plugin branches in the base template. Evaluation results come from the
+evaluator's JSON (``wamzoo eval ... --json``) and become ``model-index`` entries.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Mapping
+
+CARDS = Path(__file__).parent / "hub_cards"
+PARTS = (("world model", "world_model"), ("action expert", "action_expert"), ("coupling", "coupling"),
+         ("scheduler", "scheduler"), ("codec", "codec"))
+
+
+def fragment(plugin: str) -> str | None:
+    """The card fragment of ``plugin`` (its entry-point name), if any."""
+    from wamzoo.plugins import get_plugins
+
+    path = CARDS / f"{plugin}.md"
+    if path.is_file():
+        return path.read_text().strip()
+    info = get_plugins().info.get(plugin)
+    spec = importlib.util.find_spec(info.module) if info else None
+    if spec and spec.origin:
+        own = Path(spec.origin).parent / "card.md"
+        if own.is_file():
+            return own.read_text().strip()
+    return None
+
+
+def render_card(policy, name: str, results: Mapping[str, Any] | None = None, summary: str = "",
+                tags: list[str] | None = None) -> str:
+    """Markdown model card for ``policy`` published as ``name`` (optionally with evaluator results)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from wamzoo.plugins import get_plugins
+
+    reg = get_plugins().registry
+    spec = policy.config.get("policy") or {}
+    parts, plugins = [], []
+    for role, key in PARTS:
+        if key in spec:
+            comp = spec[key]["name"]
+            plugin = reg.get(key, comp).plugin if (key, comp) in reg else "?"
+            parts.append({"role": role, "name": comp, "plugin": plugin})
+            if plugin not in plugins and plugin != "wamzoo":
+                plugins.append(plugin)
+    recipe = policy.config.get("recipe") or {}
+    suite = (results or {}).get("suite") or (recipe.get("eval") or {}).get("suite", "mw-easy")
+    per_task = {t: float(r["success_rate"]) for t, r in ((results or {}).get("tasks") or {}).items()}
+    eval_results = [EvalResult(task_type="robotics", dataset_type="metaworld", dataset_name=f"Meta-World {suite}",
+                               dataset_config=task, metric_type="success_rate", metric_name=f"success rate ({task})",
+                               metric_value=rate) for task, rate in per_task.items()]
+    data = ModelCardData(library_name="wamzoo", pipeline_tag="robotics", license="apache-2.0",
+                         tags=["wamzoo", "world-action-model", "robotics", *plugins, *(tags or [])],
+                         datasets=[f"metaworld/{suite}"], model_name=name, eval_results=eval_results or None)
+    info = policy.info
+    card = ModelCard.from_template(
+        data, template_path=str(CARDS / "base.md"), model_name=name, load_name=name,
+        summary=summary or recipe.get("description", ""), parts=parts,
+        params_m=f"{sum(p.numel() for p in policy.parameters()) / 1e6:.2f}",
+        horizon=info.horizon, action_dim=info.action_dim, num_views=info.num_views, height=info.height,
+        width=info.width, tasks=info.tasks, suite=suite, results=per_task,
+        mean_success=(results or {}).get("mean_success_rate", 0.0),
+        episodes=next(iter(((results or {}).get("tasks") or {}).values()), {}).get("episodes", 0),
+        eval_seed=(results or {}).get("seed", ""), eval_command=(results or {}).get("command", ""),
+        recipe_name=recipe.get("name", ""), fragments=[f for f in map(fragment, plugins) if f])
+    return str(card)

@@ -1,0 +1,31 @@
+"""Helpers for tests of wamzoo and its plugins (no network needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+
+def hub_cache(cache_dir: str | os.PathLike, repo_id: str, files: Mapping[str, bytes | str | os.PathLike],
+              revision: str = "main") -> Path:
+    """Lay ``files`` out as a Hugging Face cache entry of model ``repo_id`` at ``revision``.
+
+    ``hf_hub_download(repo_id, name, cache_dir=cache_dir)`` then finds them with
+    ``HF_HUB_OFFLINE=1``, exactly as after a real download. Returns the snapshot folder.
+    """
+    repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+    digest = hashlib.sha1(repr(sorted(files)).encode() + repo_id.encode()).hexdigest()
+    snapshot = repo / "snapshots" / digest
+    for name, content in files.items():
+        target = snapshot / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            shutil.copyfile(content, target)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / revision).write_text(digest)
+    return snapshot
