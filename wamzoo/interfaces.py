@@ -73,6 +73,14 @@ class Conditioning:
     state: Tensor | None = None          # [B, S] normalised proprio
     batch: Batch | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The policy's codec, for components that read pixels of generated latents (not a submodule).
+    codec: Codec | None = None
+    #: Weights of this training pass's losses (by name; unnamed losses weigh 1).
+    loss_weights: dict[str, float] = field(default_factory=dict)
+
+    def needs(self, loss: str) -> bool:
+        """False when ``loss`` weighs 0 in this pass: a component may then skip computing it."""
+        return self.loss_weights.get(loss, 1.0) != 0
 
 
 class Codec(nn.Module, ABC):

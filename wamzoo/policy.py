@@ -126,7 +126,9 @@ class WAMPolicy(nn.Module):
     # -- shared steps -----------------------------------------------------------------------
     def condition(self, batch: Batch) -> Conditioning:
         state = None if batch.state is None else self.normalizer.normalize("state", batch.state.float())
-        return self.context(batch, state)
+        cond = self.context(batch, state)
+        cond.codec = self.codec
+        return cond
 
     def encode(self, batch: Batch) -> dict[str, Tensor]:
         return {k: self.codec.encode(v) for k, v in self.world_model.observations(batch).items()}
@@ -151,6 +153,7 @@ class WAMPolicy(nn.Module):
     def compute_loss(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
         """Flow-matching loss over all denoised streams plus the components' extra losses."""
         streams, cond = self.build_streams(batch, train=True)
+        cond.loss_weights = dict(self.loss_weights)
         self.coupling.prepare(streams, train=True, generator=generator)
         self.scheduler.sample_timesteps(streams, generator)
         for name, s in streams.items():
