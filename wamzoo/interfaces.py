@@ -77,6 +77,9 @@ class Conditioning:
     codec: Codec | None = None
     #: Weights of this training pass's losses (by name; unnamed losses weigh 1).
     loss_weights: dict[str, float] = field(default_factory=dict)
+    #: The policy's normaliser, for components that read robot quantities beyond ``state`` and
+    #: ``action`` (e.g. proprioception at future steps in ``batch.extras``; not a submodule).
+    normalizer: Any = None
 
     def needs(self, loss: str) -> bool:
         """False when ``loss`` weighs 0 in this pass: a component may then skip computing it."""
@@ -181,6 +184,11 @@ class Coupling(nn.Module, ABC):
 
     def prepare(self, streams: dict[str, Stream], train: bool, generator: torch.Generator | None = None) -> None:
         """Rearrange streams before a pass (e.g. Fast-WAM IDM's conditioning copy); default nothing."""
+
+    def finish(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
+               cond: Conditioning) -> None:
+        """Called once ``WAMPolicy.predict`` has sampled every stream, with the final streams: a coupling
+        that keeps memories across calls records what was generated (AHA-WAM's action history)."""
 
     def extra_losses(self, batch: Batch, streams: Mapping[str, Stream], outputs: Mapping[str, Tensor],
                      cond: Conditioning) -> dict[str, Tensor]:

@@ -128,6 +128,7 @@ class WAMPolicy(nn.Module):
         state = None if batch.state is None else self.normalizer.normalize("state", batch.state.float())
         cond = self.context(batch, state)
         cond.codec = self.codec
+        cond.normalizer = self.normalizer
         return cond
 
     def encode(self, batch: Batch) -> dict[str, Tensor]:
@@ -217,6 +218,7 @@ class WAMPolicy(nn.Module):
                     streams[n].x = torch.where(cmask, x_clean, samplers[n].step(v[n], streams[n].x))
             for n in active:
                 streams[n].t = torch.zeros_like(streams[n].t)
+        self.coupling.finish(self.world_model, self.action_expert, streams, cond)
         action = self.normalizer.unnormalize("action", self.action_expert.actions(streams).float())
         out: dict[str, Any] = {"action": action, "streams": streams}
         if decode and "video" in streams and "video" in generated:
