@@ -34,6 +34,10 @@ def test_list_info_recipe(capsys):
 def test_train_and_bench(capsys, tmp_path):
     code, out = run(capsys, "train", "tiny-mot", "trainer.max_steps=4", "--out", str(tmp_path))
     assert code == 0 and (tmp_path / "tiny-mot" / "checkpoints" / "last.ckpt").is_file()
+    code, out = run(capsys, "export", str(tmp_path / "tiny-mot"), str(tmp_path / "exported"), "--name", "me/tiny")
+    assert code == 0 and 'wamzoo.load("me/tiny")' in (tmp_path / "exported" / "README.md").read_text()
+    code, out = run(capsys, "export", str(tmp_path / "nowhere"), str(tmp_path / "x"))
+    assert code == 2 and "unknown pretrained policy" in out
     js = tmp_path / "lat.json"
     code, out = run(capsys, "bench", "latency", str(tmp_path / "tiny-mot" / "checkpoints" / "last.ckpt"),
                     "tiny-mot", "--repeats", "3", "--warmup", "1", "--json", str(js))

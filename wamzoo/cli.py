@@ -8,6 +8,8 @@
     wamzoo eval POLICY_OR_CHECKPOINT --suite mw-easy --episodes N --seed S [--json F] [--video DIR]
     wamzoo bench latency TARGET... [--steps N] [--json F]
     wamzoo bench train TARGET [--json F]
+    wamzoo export RUN OUT [--name N] [--results JSON]
+    wamzoo push RUN ORG/REPO [--results JSON]
     wamzoo pull NAME
     wamzoo new-plugin NAME [--dir DIR]
     wamzoo doctor
@@ -155,6 +157,29 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _results(path: str | None) -> dict | None:
+    import json
+
+    return json.loads(Path(path).read_text()) if path else None
+
+
+def cmd_export(args) -> int:
+    from wamzoo import load
+
+    policy = load(args.source)
+    folder = policy.save_pretrained(args.out, name=args.name, results=_results(args.results))
+    console.print(f"[green]saved[/] {folder} (config.json, model.safetensors, stats.json, README.md)")
+    return 0
+
+
+def cmd_push(args) -> int:
+    from wamzoo import load
+
+    info = load(args.source).push_to_hub(args.repo_id, results=_results(args.results), private=args.private)
+    console.print(f"[green]pushed[/] {info.commit_url}")
+    return 0
+
+
 def cmd_pull(args) -> int:
     from wamzoo.hub import download, resolve
 
@@ -226,13 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="closed-loop evaluation on the Meta-World benchmark")
     s.add_argument("target", nargs="?", default=None, help="checkpoint, run folder, saved folder or pretrained name")
     s.add_argument("--policy", default=None, help="'scripted' evaluates Meta-World's expert policies")
-    s.add_argument("--suite", default="mw-easy")
-    s.add_argument("--tasks", default=None)
-    s.add_argument("--episodes", type=int, default=10, help="episodes per task")
-    s.add_argument("--seed", type=int, default=None, help="first evaluation seed")
-    s.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk")
-    s.add_argument("--max-steps", type=int, default=None)
-    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--suite", default=None, help="mw-easy or mw-mt10 (default: the recipe's eval.suite)")
+    s.add_argument("--tasks", default=None, help="comma-separated task names (overrides --suite)")
+    s.add_argument("--episodes", type=int, default=None, help="episodes per task (default: eval.episodes)")
+    s.add_argument("--seed", type=int, default=None, help="first evaluation seed, >= 1000000 (default: eval.seed)")
+    s.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default: 8)")
+    s.add_argument("--max-steps", type=int, default=None, help="steps before an episode fails (default: 300)")
+    s.add_argument("--workers", type=int, default=None, help="worker processes, 0 runs inline (default: 2)")
     s.add_argument("--json", default=None)
     s.add_argument("--video", default=None, help="folder for one video per episode")
     s.set_defaults(fn=cmd_eval)
@@ -247,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], help="recipe override applied to every target")
     s.add_argument("--json", default=None)
     s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("export", help="save a trained run as a policy folder with its model card")
+    s.add_argument("source", help="run folder, .ckpt, saved folder or pretrained name")
+    s.add_argument("out")
+    s.add_argument("--name", default=None, help="name shown in the card (default: the folder name)")
+    s.add_argument("--results", default=None, help="evaluator JSON (wamzoo eval --json) for the card")
+    s.set_defaults(fn=cmd_export)
+
+    s = sub.add_parser("push", help="upload a policy to the Hugging Face Hub")
+    s.add_argument("source")
+    s.add_argument("repo_id")
+    s.add_argument("--results", default=None)
+    s.add_argument("--private", action="store_true")
+    s.set_defaults(fn=cmd_push)
 
     s = sub.add_parser("pull", help="download a pretrained policy into the Hugging Face cache")
     s.add_argument("name")
