@@ -1,8 +1,11 @@
 """Mixture-of-Transformers coupling: one shared masked attention over all experts' tokens.
 
 The coupling of Fast-WAM (§3.1) and AHA-WAM; X-WAM's single full-attention sequence is the
-same mechanism with one expert's blocks shared by every token kind. The mask is declared by
-rules over token groups (:mod:`wamzoo.nn.masks`), so variants are configuration.
+same mechanism with one expert's blocks shared by every token kind: an action expert that declares
+``rides_backbone`` gets ``backbone=world_model.backbone(cond)`` in ``embed`` and builds its token
+sets on those blocks. The mask is declared by rules over token groups (:mod:`wamzoo.nn.masks`),
+so variants are configuration. Streams flagged ``readout`` (predicted, not denoised: X-WAM's depth)
+are computed when needed like denoised ones.
 
 At inference, :meth:`MoTCoupling.prefill` finds the tokens that stay fixed while the active
 streams are denoised *and* only attend to fixed tokens, runs them once, and caches their per-layer
@@ -33,6 +36,7 @@ class Prefilled:
     cache: KVCache
     keep: Tensor  # [N] bool: tokens whose keys/values are cached
     needed: Tensor | None = None  # [N] bool: tokens the active streams depend on (None: all)
+    active: set[str] | None = None  # the streams prefilled for
 
 
 def needed_tokens(mask: Tensor, seeds: Tensor) -> Tensor:
@@ -62,12 +66,26 @@ class MoTCoupling(Coupling):
     def token_sets(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
                    cond: Conditioning) -> tuple[list[TokenSet], int, list[TokenGroup], Tensor, int]:
         wsets = world_model.embed(streams, cond)
-        asets = action_expert.embed(streams, cond)
+        if action_expert.rides_backbone:  # no transformer of its own: its tokens run through the world model's
+            asets = action_expert.embed(streams, cond, backbone=world_model.backbone(cond))
+        else:
+            asets = action_expert.embed(streams, cond)
         sets = wsets + asets
         groups = assign_indices(sets)
         mask = self.rules.build(groups, device=sets[0].x.device)
         num_layers = max(s.first_layer + len(s.blocks) for s in sets)
         return sets, len(wsets), groups, mask, num_layers
+
+    @staticmethod
+    def dependencies(sets: list[TokenSet], mask: Tensor) -> Tensor:
+        """``mask`` plus each forked branch token's dependence on the token it starts from."""
+        forked = [s for s in sets if s.source_index is not None]
+        if not forked:
+            return mask
+        deps = mask.clone()
+        for s in forked:
+            deps[s.index, s.source_index] = True
+        return deps
 
     def attention_mask(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
                        cond: Conditioning) -> tuple[Tensor, list[TokenGroup]]:
@@ -113,26 +131,30 @@ class MoTCoupling(Coupling):
 
     def forward(self, world_model, action_expert, streams, cond):
         sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
-        wanted = {k for k, s in streams.items() if s.denoised and s.needed}
-        run = needed_tokens(mask, self._seeds(groups, wanted, mask.device))
+        wanted = {k for k, s in streams.items() if (s.denoised or s.readout) and s.needed}
+        run = needed_tokens(self.dependencies(sets, mask), self._seeds(groups, wanted, mask.device))
         return self._run(world_model, action_expert, sets, n_world, mask, num_layers, run, wanted, streams)
 
     def prefill(self, world_model, action_expert, streams, cond, active):
         sets, _, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
+        deps = self.dependencies(sets, mask)
         fixed = torch.cat([torch.full((g.size,), g.cond or g.stream not in active, dtype=torch.bool)
                            for g in groups]).to(mask.device)
-        needed = needed_tokens(mask, self._seeds(groups, set(active), mask.device) & ~fixed)
-        keep = closed_subset(mask, fixed) & needed
+        needed = needed_tokens(deps, self._seeds(groups, set(active), mask.device) & ~fixed)
+        keep = closed_subset(deps, fixed) & needed
         cache = KVCache()
         if keep.any():
             part = [s.select(keep[s.index]) for s in sets if keep[s.index].any()]
             run_layers(part, mask, num_layers, record=cache)
-        return Prefilled(cache, keep, needed)
+        return Prefilled(cache, keep, needed, set(active))
 
     def step(self, world_model, action_expert, streams, cond, active, context):
         if context is None:
             return super().step(world_model, action_expert, streams, cond, active, context)
-        sets, n_world, _, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
+        sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
         needed = context.needed if context.needed is not None else torch.ones_like(context.keep)
+        extra = set(active) - context.active if context.active is not None else set()
+        if extra:  # streams asked for beyond the prefilled ones (e.g. a readout at the last step)
+            needed = needed | needed_tokens(self.dependencies(sets, mask), self._seeds(groups, extra, mask.device))
         return self._run(world_model, action_expert, sets, n_world, mask, num_layers, needed & ~context.keep,
                          set(active), streams, cache=context.cache)

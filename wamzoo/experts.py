@@ -19,7 +19,7 @@ from wamzoo.batch import Batch
 from wamzoo.interfaces import ActionExpert, Conditioning, Stream, WorldModel
 from wamzoo.nn.action_dit import ActionDiT
 from wamzoo.nn.masks import TokenGroup
-from wamzoo.nn.mot import TokenSet
+from wamzoo.nn.mot import Backbone, TokenSet
 from wamzoo.nn.video_dit import VideoDiT
 
 
@@ -85,6 +85,12 @@ class VideoWorldModel(WorldModel):
     def head(self, sets, hidden, streams):
         (s,), (h,) = sets, hidden
         return {"video": self.dit.unpatchify(h, s.temb, s.meta["grid"], s.meta["views"])}
+
+    def backbone(self, cond: Conditioning) -> Backbone:
+        """This DiT's blocks and time embedding, for action experts that ride on it."""
+        context, context_mask = _context(self.dit.condition_embedder, cond)
+        return Backbone(self.dit.blocks, self.dit.condition_embedder, self.dit.dim, self.dit.head_dim,
+                        self.dit.rope_theta, context, context_mask)
 
 
 class ActionDiTExpert(ActionExpert):

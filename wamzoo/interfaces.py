@@ -50,6 +50,10 @@ class Stream:
     #: ``False`` when this pass needs no velocity for the stream (e.g. its loss weight is 0); a
     #: coupling may then skip every token that no needed token attends to.
     needed: bool = True
+    #: ``True`` for a stream a head predicts although it is not denoised (a regression readout, e.g.
+    #: X-WAM's depth): no flow-matching loss (its component's ``extra_losses`` scores it), and at
+    #: inference it is predicted only on request (``WAMPolicy.predict(readouts=True)``).
+    readout: bool = False
 
     @property
     def batch_size(self) -> int:
@@ -147,6 +151,10 @@ class WorldModel(_Component, ABC):
         of them, 0 if the video is not generated) must be created as noise.
         """
 
+    def backbone(self, cond: Conditioning) -> Any:
+        """The transformer (a :class:`wamzoo.nn.mot.Backbone`) lent to action experts that ride on it."""
+        raise NotImplementedError(f"{type(self).__name__} lends no backbone to action experts")
+
 
 class ActionExpert(_Component, ABC):
     """Owns the action streams (``action``; optionally ``state``)."""
@@ -154,6 +162,10 @@ class ActionExpert(_Component, ABC):
     streams_produced: tuple[str, ...] = ("action",)
     action_dim: int
     horizon: int
+    #: ``True`` for experts without a transformer of their own whose tokens run through the world
+    #: model's (X-WAM's state and action MLP tokens): a MoT coupling then calls
+    #: ``embed(streams, cond, backbone=world_model.backbone(cond))``.
+    rides_backbone: bool = False
 
     @abstractmethod
     def make_streams(self, batch: Batch, cond: Conditioning, train: bool) -> dict[str, Stream]:
@@ -203,10 +215,14 @@ class Phase:
     """One stage of inference: these streams are denoised together, each in its number of steps."""
 
     steps: dict[str, int]
+    #: End the phase after this many steps although some streams have more; those are left partly
+    #: denoised (X-WAM's early stop: actions after T_a of the video's T_O steps).
+    stop: int | None = None
 
     @property
     def length(self) -> int:
-        return max(self.steps.values())
+        n = max(self.steps.values())
+        return n if self.stop is None else min(n, self.stop)
 
 
 class Scheduler(ABC):

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from wamzoo.batch import Batch, BatchError
 from wamzoo.conditioning import ContextEncoder
-from wamzoo.interfaces import (ActionExpert, Codec, Conditioning, Coupling, Scheduler, Stream,
+from wamzoo.interfaces import (ActionExpert, Codec, Conditioning, Coupling, Phase, Scheduler, Stream,
                                WorldModel)
 from wamzoo.nn.flow_matching import flow_loss, interpolate
 from wamzoo.normalize import Normalizer
@@ -63,7 +63,7 @@ class DataInfo:
 
 #: Constructor arguments filled from the data when a recipe leaves them out.
 INJECTED = ("action_dim", "state_dim", "horizon", "num_views", "latent_channels", "latent_height",
-            "latent_width", "n_obs", "n_future", "context_dim", "num_tasks")
+            "latent_width", "n_obs", "n_future", "context_dim", "num_tasks", "frame_stride", "future_frames")
 
 
 class WAMPolicy(nn.Module):
@@ -108,6 +108,7 @@ class WAMPolicy(nn.Module):
             "n_obs": codec.latent_frames(info.n_obs),
             "n_future": codec.latent_frames(info.n_obs + info.n_future) - codec.latent_frames(info.n_obs),
             "context_dim": ctx_cfg["dim"], "num_tasks": ctx_cfg["num_tasks"],
+            "frame_stride": info.frame_stride, "future_frames": info.n_future,  # env steps; pixel frames
         }
         parts = {}
         for part in ("world_model", "action_expert", "coupling", "scheduler"):
@@ -164,10 +165,14 @@ class WAMPolicy(nn.Module):
                                       else "cpu").to(s.x)
                 s.x = interpolate(s.x0, s.noise, s.t)
                 s.needed = self.loss_weights.get(name, 1.0) != 0
+            elif s.readout:
+                s.needed = self.loss_weights.get(name, 1.0) != 0
         outputs = self.coupling(self.world_model, self.action_expert, streams, cond)
         losses: dict[str, Tensor] = {}
         for name, pred in outputs.items():
             s = streams[name]
+            if not s.denoised:  # readouts are scored by their component's extra_losses
+                continue
             losses[name] = flow_loss(pred, s.x0, s.noise, s.loss_mask(), self.scheduler.loss_weight(name, s.t))
         for part in (self.world_model, self.action_expert, self.coupling):
             losses.update(part.extra_losses(batch, streams, outputs, cond))
@@ -178,18 +183,22 @@ class WAMPolicy(nn.Module):
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, obs: Batch, generator: torch.Generator | None = None, decode: bool = False) -> dict[str, Any]:
+    def predict(self, obs: Batch, generator: torch.Generator | None = None, decode: bool = False,
+                readouts: bool = False, plan: list[Phase] | None = None) -> dict[str, Any]:
         """Sample every stream the scheduler plans; returns ``action`` (robot units) and the streams.
 
         With ``decode`` and a generated ``video`` stream, ``frames`` holds the predicted future
-        frames ``[B, T', V, 3, H, W]`` decoded by the codec.
+        frames ``[B, T', V, 3, H, W]`` decoded by the codec. With ``readouts``, streams flagged
+        ``readout`` (e.g. X-WAM's depth) are predicted at the last step and left in ``streams``.
+        ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one).
         """
         if obs.action is not None or obs.n_future:
             obs = obs.observation()
         streams, cond = self.build_streams(obs, train=False)
         self.coupling.prepare(streams, train=False, generator=generator)
-        plan = self.scheduler.plan()
+        plan = list(plan) if plan is not None else self.scheduler.plan()
         generated = {n for p in plan for n in p.steps}
+        reads = {n for n, s in streams.items() if s.readout} if readouts else set()
         missing = generated - set(streams)
         if missing:
             raise ValueError(f"the scheduler plans streams {sorted(missing)} that no component produced"
@@ -202,7 +211,7 @@ class WAMPolicy(nn.Module):
                 s.x = torch.where(cmask, s.x, noise.to(s.x))
                 clean[name] = (cmask, s.x.clone())
             s.t = torch.where(s.cond, 0.0, 1.0 if name in generated else 0.0).float()
-        for phase in plan:
+        for p, phase in enumerate(plan):
             active = set(phase.steps)
             samplers = {n: self.scheduler.sampler(n, k) for n, k in phase.steps.items()}
             prefilled = self.coupling.prefill(self.world_model, self.action_expert, streams, cond, active)
@@ -212,7 +221,11 @@ class WAMPolicy(nn.Module):
                     s = streams[n]
                     t = samplers[n].t if n in live else 0.0
                     s.t = torch.where(s.cond, 0.0, t).float()
-                v = self.coupling.step(self.world_model, self.action_expert, streams, cond, live, prefilled)
+                last = p == len(plan) - 1 and i == phase.length - 1
+                v = self.coupling.step(self.world_model, self.action_expert, streams, cond,
+                                       live | reads if last else live, prefilled)
+                for n in reads & set(v) if last else ():
+                    streams[n].x = v[n]
                 for n in live:
                     cmask, x_clean = clean[n]
                     streams[n].x = torch.where(cmask, x_clean, samplers[n].step(v[n], streams[n].x))

@@ -4,7 +4,10 @@ Every expert turns its streams into a :class:`TokenSet` (tokens, AdaLN modulatio
 its blocks and cross-attention context). At each layer the engine asks every set for Q/K/V,
 concatenates them, runs one attention under the global mask, and hands each set its slice back
 for the rest of its block (Fast-WAM §3.1). Sets may share blocks (one transformer over several
-token kinds, X-WAM) or join at a later layer (X-WAM's depth branch, §3.3).
+token kinds, X-WAM) or join at a later layer (X-WAM's depth branch, §3.3). A set joining later may
+start from other tokens' hidden states at that layer (``source``: a branch forked from them), and a
+``branch`` set attends in its own call, so the rest of the model computes bit for bit as without it.
+An expert without blocks of its own can ride on another's (:class:`Backbone`).
 
 Keys/values can be recorded into a :class:`~wamzoo.nn.attention.KVCache` and reused by later calls
 that only run the remaining tokens: since tokens are processed independently outside attention,
@@ -14,7 +17,7 @@ cached inference equals the full forward up to float rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +43,14 @@ class TokenSet:
     #: Global token indices (columns of the mask); set by :func:`assign_indices`.
     index: Tensor | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Names of token groups (of other sets) whose hidden states entering ``first_layer`` become this
+    #: set's tokens, in order (a branch forked from them, X-WAM's depth branch); ``x`` then only gives
+    #: the shape. Resolved to global indices (``source_index``) by :func:`assign_indices`.
+    source: Sequence[str] | None = None
+    source_index: Tensor | None = None
+    #: Attend in a separate call: no token outside the set may attend to its keys (checked), so the
+    #: other sets compute exactly, bit for bit, as without it (X-WAM: the main branch never reads depth).
+    branch: bool = False
 
     @property
     def num_tokens(self) -> int:
@@ -50,7 +61,23 @@ class TokenSet:
         rope = self.rope[keep] if self.rope.ndim == 2 else self.rope[:, keep]
         return replace(self, x=self.x[:, keep], mod=self.mod[:, keep], rope=rope,
                        temb=None if self.temb is None else self.temb[:, keep],
-                       index=None if self.index is None else self.index[keep])
+                       index=None if self.index is None else self.index[keep],
+                       source_index=None if self.source_index is None else self.source_index[keep])
+
+
+@dataclass
+class Backbone:
+    """A world model's transformer lent to an expert that has none (X-WAM runs its action and state
+    MLP tokens through the video DiT's blocks). The expert builds :class:`TokenSet` s on ``blocks``
+    with modulation from ``embed_time`` (``t [B, N] -> (temb [B, N, D], mod [B, N, 6, D])``)."""
+
+    blocks: nn.ModuleList
+    embed_time: Callable[[Tensor], tuple[Tensor, Tensor]]
+    dim: int
+    head_dim: int
+    rope_theta: float = 10000.0
+    context: Tensor | None = None
+    context_mask: Tensor | None = None
 
 
 def assign_indices(sets: Sequence[TokenSet]) -> list[TokenGroup]:
@@ -63,7 +90,29 @@ def assign_indices(sets: Sequence[TokenSet]) -> list[TokenGroup]:
         s.index = torch.arange(start, start + n, device=s.x.device)
         start += n
         groups += s.groups
+    for s in sets:
+        if s.source is not None:
+            s.source_index = _group_indices(sets, s.source, s)
     return groups
+
+
+def _group_indices(sets: Sequence[TokenSet], names: Sequence[str], owner: TokenSet) -> Tensor:
+    found: dict[str, Tensor] = {}
+    for s in sets:
+        if s is owner:
+            continue
+        start = 0
+        for g in s.groups:
+            found[g.name] = s.index[start: start + g.size]
+            start += g.size
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"branch source group(s) {missing} are not among the other sets' groups {sorted(found)}")
+    index = torch.cat([found[n] for n in names]) if names else owner.index[:0]
+    if len(index) != owner.num_tokens:
+        raise ValueError(f"branch source groups {list(names)} hold {len(index)} tokens but the set has"
+                         f" {owner.num_tokens}")
+    return index
 
 
 def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache: KVCache | None = None,
@@ -78,6 +127,9 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
         live = [i for i, s in enumerate(sets) if s.first_layer <= layer]
         if not live:
             continue
+        for i in live:
+            if sets[i].source_index is not None and sets[i].first_layer == layer:
+                xs[i] = _fork(sets, xs, i, layer)
         fn = _layer
         args = (layer, [sets[i] for i in live], [xs[i] for i in live], mask, cache, record)
         outs = checkpoint(fn, *args, use_reentrant=False) if grad_checkpoint and torch.is_grad_enabled() \
@@ -87,24 +139,53 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
     return xs
 
 
+def _fork(sets: Sequence[TokenSet], xs: list[Tensor], i: int, layer: int) -> Tensor:
+    """Hidden states of set ``i``'s source tokens as they enter ``layer``."""
+    others = [j for j, s in enumerate(sets)  # sets whose states entering `layer` are real hidden states
+              if j != i and (s.first_layer < layer or s.first_layer == layer and s.source_index is None)]
+    want = sets[i].source_index
+    if not others:
+        raise ValueError(f"branch source tokens are not computed in this pass (layer {layer})")
+    index = torch.cat([sets[j].index for j in others])
+    hidden = torch.cat([xs[j] for j in others], 1)
+    order = index.argsort()
+    pos = torch.searchsorted(index[order], want).clamp(max=len(index) - 1)
+    if not torch.equal(index[order][pos], want):
+        raise ValueError(f"branch source tokens are not computed in this pass (layer {layer}); a coupling"
+                         " must run every token a branch is forked from")
+    return hidden[:, order[pos]]
+
+
 def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cache: KVCache | None,
            record: KVCache | None) -> list[Tensor]:
-    qs, ks, vs, idx = [], [], [], []
-    for s, x in zip(sets, xs):
-        q, k, v = s.blocks[layer - s.first_layer].attention_inputs(x, s.mod, s.rope)
-        qs.append(q), ks.append(k), vs.append(v), idx.append(s.index)
-    q, k, v, iq = torch.cat(qs, 1), torch.cat(ks, 1), torch.cat(vs, 1), torch.cat(idx)
+    qkv = [s.blocks[layer - s.first_layer].attention_inputs(x, s.mod, s.rope) for s, x in zip(sets, xs)]
+    main = [i for i, s in enumerate(sets) if not s.branch]
+    side = [i for i, s in enumerate(sets) if s.branch]
+    order = main + side
+    k = torch.cat([qkv[i][1] for i in order], 1)
+    v = torch.cat([qkv[i][2] for i in order], 1)
+    ik = torch.cat([sets[i].index for i in order])
     if record is not None:
-        record.append(layer, k, v, iq)
-    ik = iq
+        record.append(layer, k, v, ik)
     cached = cache.get(layer) if cache is not None else None
     if cached is not None:
-        k, v, ik = torch.cat([cached[0], k], 1), torch.cat([cached[1], v], 1), torch.cat([cached[2], iq])
-    out = attention(q, k, v, mask[iq][:, ik])
-    res, start = [], 0
-    for s, x in zip(sets, xs):
-        n = x.shape[1]
-        res.append(s.blocks[layer - s.first_layer].finish(x, out[:, start: start + n], s.mod, s.context,
-                                                          s.context_mask))
-        start += n
-    return res
+        k, v, ik = torch.cat([cached[0], k], 1), torch.cat([cached[1], v], 1), torch.cat([cached[2], ik])
+    n_main = len(ik) - sum(xs[i].shape[1] for i in side)
+    outs: dict[int, Tensor] = {}
+    for part in (main, side):
+        if not part:
+            continue
+        q = torch.cat([qkv[i][0] for i in part], 1)
+        iq = torch.cat([sets[i].index for i in part])
+        kk, vv, ikk = k, v, ik
+        if part is main and side:  # the main sets attend exactly as if the branches were absent
+            if bool(mask[iq][:, ik[n_main:]].any()):
+                raise ValueError("tokens outside a `branch` set attend to its keys; fix the mask or drop `branch`")
+            kk, vv, ikk = k[:, :n_main], v[:, :n_main], ik[:n_main]
+        out, start = attention(q, kk, vv, mask[iq][:, ikk]), 0
+        for i in part:
+            n = xs[i].shape[1]
+            outs[i] = out[:, start: start + n]
+            start += n
+    return [s.blocks[layer - s.first_layer].finish(x, outs[i], s.mod, s.context, s.context_mask)
+            for i, (s, x) in enumerate(zip(sets, xs))]
