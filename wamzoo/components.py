@@ -25,6 +25,8 @@ def register_components(register):
     register("coupling", "mot", "wamzoo.couplings:MoTCoupling", tiny={"mask": TINY_MASK})
     register("scheduler", "flow-matching", "wamzoo.schedulers:FlowMatchingScheduler", tiny={})
     register("data", "synthetic", "wamzoo.data.synthetic:SyntheticDataModule", tiny={"size": 16})
+    register("data", "metaworld", "wamzoo.data.dataset:MetaWorldDataModule",
+             tiny={"root": "data/metaworld-tiny", "suite": "mw-easy", "size": 32, "horizon": 8})
 
 
 @hookimpl

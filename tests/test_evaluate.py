@@ -1,0 +1,97 @@
+"""Closed-loop evaluation: success from the environment's flag, reports, seeds, videos, workers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from wamzoo.envs.metaworld import SeedError
+from wamzoo.evaluate import evaluate
+
+pytestmark = pytest.mark.render
+
+
+def test_success_is_the_environments_own_flag(monkeypatch):
+    from metaworld.envs.sawyer_reach_v3 import SawyerReachEnvV3
+
+    original = SawyerReachEnvV3.evaluate_state
+    seen = []
+
+    def flag_at_step_3(self, obs, action):
+        reward, info = original(self, obs, action)
+        seen.append(info["success"])
+        return reward, dict(info, success=float(self.curr_path_length >= 3))
+
+    monkeypatch.setattr(SawyerReachEnvV3, "evaluate_state", flag_at_step_3)
+    rep = evaluate("scripted", tasks=["reach-v3"], episodes=2, workers=0, progress=False)
+    assert rep["tasks"]["reach-v3"]["success_rate"] == 1.0 and not any(seen)    # the real task was not done yet
+    assert [e["steps"] for e in rep["episodes"]] == [3, 3]
+    monkeypatch.setattr(SawyerReachEnvV3, "evaluate_state",
+                        lambda self, obs, action: (lambda r, i: (r, dict(i, success=0.0)))(*original(self, obs, action)))
+    rep = evaluate("scripted", tasks=["reach-v3"], episodes=1, max_steps=60, workers=0, progress=False)
+    assert rep["tasks"]["reach-v3"]["success_rate"] == 0.0 and rep["episodes"][0]["steps"] == 60
+    assert rep["tasks"]["reach-v3"]["mean_steps_to_success"] is None
+
+
+def test_scripted_experts_solve_their_tasks_from_the_command_line(tmp_path, capsys):
+    from wamzoo.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["eval", "--policy", "scripted", "--tasks", "reach-v3,drawer-close-v3", "--episodes", "2",
+                 "--workers", "0", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["mean_success_rate"] == 1.0 and rep["seeds"] == [1_000_000, 1_000_001]
+    assert set(rep["tasks"]) == {"reach-v3", "drawer-close-v3"} and rep["tasks"]["reach-v3"]["episodes"] == 2
+    assert rep["command"].startswith("wamzoo") and rep["env_steps_per_s"] > 0
+    assert "drawer-close-v3" in capsys.readouterr().out
+    with pytest.raises(SeedError, match="eval seeds must lie in"):
+        evaluate("scripted", tasks=["reach-v3"], episodes=1, seed=0, workers=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(mw_dataset):
+    """An untrained tiny policy for the fixture dataset that also predicts video (2 views, 32 px)."""
+    from wamzoo.data.dataset import MetaWorldDataModule
+    from wamzoo.policy import WAMPolicy
+    from wamzoo.recipes import compose
+
+    recipe = compose("mw-tiny", ["policy.scheduler.phases=[{video: 2, action: 2}]"])
+    info = MetaWorldDataModule(str(mw_dataset), horizon=8, n_obs=2, n_future=1, frame_stride=4).info()
+    return WAMPolicy.from_config(recipe.policy, info).eval()
+
+
+def test_an_in_memory_policy_runs_inline_with_videos(tiny_policy, tmp_path):
+    import imageio.v3 as iio
+
+    rep = evaluate(tiny_policy, tasks=["reach-v3"], episodes=1, max_steps=12, replan=5, video_dir=str(tmp_path),
+                   progress=False)
+    task = rep["tasks"]["reach-v3"]
+    assert 0.0 <= task["success_rate"] <= 1.0 and task["policy_latency_ms"] > 0 and task["control_hz"] > 0
+    assert rep["replan"] == 5 and rep["episodes"][0]["chunks"] == 3 and rep["workers"] == 2
+    json.dumps(rep)
+    video = rep["episodes"][0]["video"]
+    frames = iio.imread(video)
+    assert len(frames) == 12 and frames.shape[1:3] == (2 * 32 * 4, 2 * 32 * 4)   # reality above prediction
+
+
+def test_evaluation_refuses_the_policys_training_seeds(tiny_policy):
+    assert tiny_policy.info.seed_range == [0, 1]
+    tiny_policy.info.seed_range = [0, 1_000_005]
+    try:
+        with pytest.raises(SeedError, match="overlap the policy's training seeds"):
+            evaluate(tiny_policy, tasks=["reach-v3"], episodes=2, workers=0, progress=False)
+    finally:
+        tiny_policy.info.seed_range = [0, 1]
+    with pytest.raises(Exception, match="not trained on"):
+        evaluate(tiny_policy, tasks=["door-open-v3"], episodes=1, workers=0, progress=False)
+
+
+@pytest.mark.slow
+def test_worker_processes_load_the_policy_themselves(tiny_policy, tmp_path):
+    folder = tiny_policy.save_pretrained(tmp_path / "policy")
+    inline = evaluate(tiny_policy, tasks=["reach-v3"], episodes=2, max_steps=10, workers=0, progress=False)
+    parallel = evaluate(str(folder), tasks=["reach-v3"], episodes=2, max_steps=10, workers=2, progress=False)
+    assert parallel["workers"] == 2 and parallel["policy"] == str(folder)
+    strip = lambda rep: [(e["seed"], e["success"], e["steps"], e["chunks"]) for e in rep["episodes"]]  # noqa: E731
+    assert strip(parallel) == strip(inline)                      # same layouts, same seeded sampling
+    assert np.isfinite(parallel["episodes_per_min"])

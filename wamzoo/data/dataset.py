@@ -1,0 +1,177 @@
+"""Training windows over demonstration datasets, and the ``metaworld`` data module.
+
+A window is centred on a *current step* ``t`` of an episode (every frame is one), with ``s`` =
+``frame_stride``, ``K`` = ``horizon``:
+
+- frames ``t - (n_obs - 1) s, ..., t - s, t`` (observed history, ending at the current step) then
+  ``t + s, ..., t + n_future s`` (future): ``rgb [n_obs + n_future, V, 3, H, W]``;
+- ``action [K, A]``: actions ``t, ..., t + K - 1`` (action ``t`` is taken after seeing frame ``t``);
+- ``state``, ``intrinsics``, ``extrinsics`` at ``t``; ``task_id`` the episode's task.
+
+Indices outside the episode repeat its first (history) or last (future, actions) element and are
+flagged in ``frame_pad`` / ``action_pad``. The data module generates the dataset when ``root`` is
+missing and ``episodes`` is set, so ``wamzoo train recipe.yaml`` works on a fresh machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from wamzoo.batch import Batch
+from wamzoo.data.lerobot import LeRobotFrames, read_info, read_tasks
+from wamzoo.errors import WamzooError
+from wamzoo.policy import DataInfo
+
+STATS_KEYS = {"action": "action", "state": "observation.state"}
+
+
+class Windows(Dataset):
+    """Windows of one :class:`LeRobotFrames` (see module doc); ``tasks`` selects and orders task ids."""
+
+    def __init__(self, frames: LeRobotFrames, horizon: int, n_obs: int = 1, n_future: int = 0,
+                 frame_stride: int = 1, tasks: Sequence[str] | None = None):
+        if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1:
+            raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1; got {horizon},"
+                              f" {n_obs}, {n_future}, {frame_stride}")
+        self.frames, self.horizon, self.n_obs, self.n_future, self.stride = frames, horizon, n_obs, n_future, frame_stride
+        self.tasks = list(tasks) if tasks else list(frames.tasks)
+        remap = np.array([self.tasks.index(t) if t in self.tasks else -1 for t in frames.tasks])
+        self.task_id = remap[frames.task]
+        self.samples = np.flatnonzero(self.task_id >= 0)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def window(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Global frame indices of the window at ``t`` and their pads: frames, frame_pad, actions, action_pad."""
+        f = self.frames
+        first, last = f.start[t], f.end[t] - 1
+        offsets = np.arange(-(self.n_obs - 1), self.n_future + 1) * self.stride
+        frames = t + offsets
+        actions = t + np.arange(self.horizon)
+        return np.clip(frames, first, last), (frames < first) | (frames > last), np.minimum(actions, last), actions > last
+
+    def __getitem__(self, i: int) -> dict:
+        f = self.frames
+        t = int(self.samples[i])
+        frames, frame_pad, actions, action_pad = self.window(t)
+        rgb = np.stack([f.images(c)[frames] for c in f.cameras], axis=1)
+        item = {"rgb": torch.from_numpy(rgb), "n_obs": self.n_obs, "state": torch.from_numpy(f.state[t]),
+                "action": torch.from_numpy(f.action[actions]), "action_pad": torch.from_numpy(action_pad),
+                "frame_pad": torch.from_numpy(frame_pad), "task_id": int(self.task_id[t])}
+        if f.with_depth:
+            depth = np.stack([f.depth(c)[frames] for c in f.cameras], axis=1)
+            item["depth"] = torch.from_numpy(depth.astype(np.float32))
+        if f.intrinsics is not None:
+            item["intrinsics"] = torch.from_numpy(f.intrinsics)
+        if f.extrinsics is not None:
+            item["extrinsics"] = torch.from_numpy(f.extrinsics[t])
+        return item
+
+
+class MetaWorldDataModule(L.LightningDataModule):
+    """Windows of a Meta-World demonstration dataset (any LeRobot v3 folder reads the same way).
+
+    Args:
+        root: dataset folder (``wamzoo data metaworld --out ROOT``).
+        suite, tasks: the tasks to train on (default: all of the dataset); also what is generated.
+        horizon: action chunk length K; n_obs / n_future: observed and future frames;
+            frame_stride: env steps between frames (history and future).
+        cameras: subset of the dataset's cameras (default: all); depth: add metric depth.
+        episodes: demonstrations per task to generate when ``root`` has no dataset (``None``: fail).
+        size: image size of generated data; generate_workers: generation processes.
+        batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
+    """
+
+    def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
+                 n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
+                 depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
+                 batch_size: int = 32, num_workers: int = 2, seed: int = 0):
+        super().__init__()
+        self.root, self.suite, self.task_names = Path(root), suite, tasks
+        self.window_args = dict(horizon=horizon, n_obs=n_obs, n_future=n_future, frame_stride=frame_stride)
+        self.cameras, self.depth, self.episodes, self.size = cameras, depth, episodes, size
+        self.generate_workers, self.batch_size, self.num_workers, self.seed = generate_workers, batch_size, num_workers, seed
+        self._windows: Windows | None = None
+
+    def _selected_tasks(self, available: Sequence[str] | None = None) -> list[str] | None:
+        if self.suite is None and not self.task_names:
+            return None if available is None else list(available)
+        from wamzoo.envs.metaworld import suite_tasks
+
+        tasks = suite_tasks(self.suite, self.task_names)
+        missing = [t for t in tasks if available is not None and t not in available]
+        if missing:
+            raise WamzooError(f"{self.root} has no demonstrations of {missing} (it has {list(available)});"
+                              " generate them or change data.suite / data.tasks")
+        return tasks
+
+    def prepare_data(self) -> None:
+        """Generate the dataset if ``root`` has none and ``episodes`` is set."""
+        if (self.root / "meta" / "info.json").is_file():
+            return
+        tasks = self._selected_tasks()
+        if self.episodes is None or tasks is None:
+            read_info(self.root)  # raises, naming the command that makes the dataset
+        from wamzoo.data.generate import generate
+
+        generate(self.root, tasks, self.episodes, cameras=self.cameras, size=self.size,
+                 workers=self.generate_workers)
+
+    def windows(self) -> Windows:
+        if self._windows is None:
+            self.prepare_data()
+            frames = LeRobotFrames(self.root, self.cameras, self.depth)
+            self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), **self.window_args)
+        return self._windows
+
+    def describe(self) -> DataInfo:
+        if (self.root / "meta" / "info.json").is_file():
+            meta = read_info(self.root)
+            ext = meta.get("wamzoo", {})
+            feats = meta["features"]
+            cameras = self.cameras or [k.split(".", 2)[2] for k in feats if k.startswith("observation.images.")]
+            shape = feats[f"observation.images.{cameras[0]}"]["shape"]
+            height, width = (shape[1], shape[2]) if shape[0] in (1, 3) else (shape[0], shape[1])
+            tasks = self._selected_tasks(ext.get("tasks") or read_tasks(self.root))
+            dims = feats["action"]["shape"][0], feats["observation.state"]["shape"][0]
+            fps, seeds = float(meta.get("fps", 0.0)), ext.get("seed_range")
+        else:
+            from wamzoo.envs.metaworld import ACTION_DIM, DEFAULT_CAMERAS, STATE_DIM
+
+            cameras, height, width = list(self.cameras or DEFAULT_CAMERAS), self.size, self.size
+            tasks, dims, fps, seeds = self._selected_tasks(), (ACTION_DIM, STATE_DIM), 80.0, None
+            if tasks is None:
+                read_info(self.root)
+        return DataInfo(action_dim=dims[0], state_dim=dims[1], num_views=len(cameras), height=height, width=width,
+                        tasks=tasks, fps=fps, cameras=list(cameras), seed_range=seeds, **self.window_args)
+
+    def info(self) -> DataInfo:
+        """:meth:`describe` plus normalisation statistics (``meta/stats.json``, computed if incomplete)."""
+        import json
+
+        from wamzoo.normalize import STATS, compute_stats
+
+        frames = self.windows().frames
+        info = self.describe()
+        path = self.root / "meta" / "stats.json"
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+        info.stats = {}
+        for key, feature in STATS_KEYS.items():
+            s = saved.get(feature, {})
+            column = frames.action if key == "action" else frames.state
+            info.stats[key] = ({k: [float(x) for x in np.ravel(s[k])] for k in STATS} if all(k in s for k in STATS)
+                               else compute_stats(torch.from_numpy(column)))
+        return info
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.windows(), batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+                          collate_fn=Batch.collate, drop_last=True, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
+

@@ -1,0 +1,338 @@
+"""Scripted-expert demonstrations on Meta-World, written as a LeRobot v3 dataset with array sidecars.
+
+    wamzoo data metaworld --suite mw-easy --episodes 20 --out data/mw-easy [--workers 2] [--size 64]
+
+Each task gets ``episodes`` demonstrations by Meta-World's own scripted expert on the layouts of
+seeds ``seed, seed + 1, ...`` (training seeds, see :mod:`wamzoo.envs.metaworld`); an episode ends at
+the environment's first ``success`` (or at ``max_steps``). Only successful episodes are kept
+unless ``keep_failures``; the dataset is the first ``episodes`` kept seeds of each task, so it does
+not depend on the number of workers.
+
+Layout of ``DIR`` (LeRobot v3 for everything per frame and low-dimensional; frames as arrays)::
+
+    meta/info.json        codebase_version v3.0, fps, features, totals; "wamzoo": tasks, cameras,
+                          intrinsics per camera, seed_range [first, last + 1), generator settings
+    meta/stats.json       action, observation.state: min/max/mean/std/q01/q99/count
+    meta/tasks.parquet    task_index, task (the Meta-World task name)
+    meta/episodes/chunk-000/file-000.parquet
+                          episode_index, tasks, length, dataset_from_index, dataset_to_index,
+                          data/chunk_index, data/file_index, seed, success
+    data/chunk-000/file-000.parquet
+                          index, episode_index, frame_index, timestamp, task_index,
+                          observation.state [4], action [4], next.reward, next.success, next.done,
+                          observation.extrinsics.<cam> [4, 4] (camera-to-world, OpenCV axes)
+    arrays/observation.images.<cam>.npy   [N, 3, H, W] uint8, row i = frame ``index`` i
+    arrays/observation.depth.<cam>.npy    [N, 1, H, W] float16, metres
+    raw/<task>/<seed>.{ok,fail}.npz       finished episodes (compressed), the resume state
+
+Frames are uncompressed ``.npy`` so that training memory-maps them (shared by DataLoader workers
+through the page cache, no decoding). Row ``t`` holds the observation before action ``t``;
+``next.*`` describe the step that action caused. Generation runs in worker processes, each
+episode is written to ``raw/`` by an atomic rename, so a killed run resumes where it stopped and
+never keeps a partial episode; ``meta/info.json`` is written last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from wamzoo.errors import WamzooError
+
+CODEBASE_VERSION = "v3.0"
+DATA_FILE = "data/chunk-000/file-000.parquet"
+EPISODES_FILE = "meta/episodes/chunk-000/file-000.parquet"
+
+
+def image_key(camera: str) -> str:
+    return f"observation.images.{camera}"
+
+
+def depth_key(camera: str) -> str:
+    return f"observation.depth.{camera}"
+
+
+def extrinsics_key(camera: str) -> str:
+    return f"observation.extrinsics.{camera}"
+
+
+# -- one episode (runs in a worker) ------------------------------------------------------------
+_ENV: dict = {}
+
+
+def _env(task: str, cameras: tuple[str, ...], size: int, max_steps: int):
+    from wamzoo.envs.metaworld import MetaWorldEnv
+
+    key = (task, cameras, size, max_steps)
+    if _ENV.get("key") != key:
+        if "env" in _ENV:
+            _ENV["env"].close()
+        _ENV.update(key=key, env=MetaWorldEnv(task, cameras, size, size, depth=True, split="train",
+                                              max_steps=max_steps))
+    return _ENV["env"]
+
+
+def record_episode(env, seed: int) -> dict[str, np.ndarray]:
+    """Run the scripted expert on ``seed``'s layout; arrays of the whole episode."""
+    from wamzoo.envs.metaworld import expert
+
+    act = expert(env.task)
+    obs, info = env.reset(seed=seed)
+    rows: dict[str, list] = {k: [] for k in ("rgb", "depth", "state", "extrinsics", "action", "reward", "success")}
+    layout = info["layout"]
+    while True:
+        action = act(info["privileged"])
+        for k in ("rgb", "state", "extrinsics"):
+            rows[k].append(obs[k])
+        rows["depth"].append(obs["depth"].astype(np.float16))
+        rows["action"].append(action)
+        obs, reward, _, truncated, info = env.step(action)
+        rows["reward"].append(reward)
+        rows["success"].append(info["success"])
+        if info["success"] or truncated:
+            break
+    out = {k: np.stack(v) for k, v in rows.items()}
+    out.update(intrinsics=obs["intrinsics"], layout=layout, seed=np.int64(seed), fps=np.float64(env.fps))
+    return out
+
+
+def _episode_job(out: str, task: str, seed: int, cameras: tuple[str, ...], size: int,
+                 max_steps: int) -> tuple[str, int, bool, int]:
+    ep = record_episode(_env(task, cameras, size, max_steps), seed)
+    success = bool(ep["success"][-1])
+    folder = Path(out) / "raw" / task
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{seed:07d}.{os.getpid()}.tmp.npz"
+    np.savez_compressed(tmp, **ep)
+    os.replace(tmp, folder / f"{seed:07d}.{'ok' if success else 'fail'}.npz")
+    return task, seed, success, len(ep["action"])
+
+
+# -- scheduling --------------------------------------------------------------------------------
+def _finished(out: Path, task: str) -> dict[int, bool]:
+    """Seeds of ``task`` already finished in ``out/raw`` -> success; stale temporary files removed."""
+    folder = out / "raw" / task
+    done: dict[int, bool] = {}
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.name.startswith("."):
+                p.unlink()
+            elif p.name.endswith(".npz"):
+                seed, status, _ = p.name.split(".")
+                done[int(seed)] = status == "ok"
+    return done
+
+
+def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: int = 0, workers: int = 2,
+             keep_failures: bool = False, cameras: Sequence[str] | None = None, size: int = 64,
+             max_steps: int = 500, progress: bool = True) -> Path:
+    """Write (or resume, or extend) the demonstration dataset ``out``; returns its path.
+
+    >>> generate("data/mw-easy", SUITES["mw-easy"], episodes=20, workers=2)   # doctest: +SKIP
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from wamzoo.envs.metaworld import DEFAULT_CAMERAS, TRAIN_SEEDS, check_seeds
+
+    out, cameras = Path(out), tuple(cameras or DEFAULT_CAMERAS)
+    if episodes < 1:
+        raise WamzooError(f"--episodes must be >= 1, got {episodes}")
+    max_tries = 3 * episodes + 10
+    check_seeds(range(seed, seed + max_tries), "train")
+    settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps}
+    cfg = out / "raw" / "settings.json"
+    if cfg.is_file() and json.loads(cfg.read_text()) != settings:
+        raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
+                          " use another --out or the same --cameras/--size")
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(json.dumps(settings))
+    done = {t: _finished(out, t) for t in tasks}
+    kept = lambda t: sum(ok or keep_failures for ok in done[t].values())  # noqa: E731
+    next_seed = {t: seed for t in tasks}
+    running: dict = {}
+    frames, t0 = 0, time.perf_counter()
+
+    def todo() -> list[tuple[str, int]]:
+        jobs = []
+        for t in tasks:
+            busy = sum(1 for (task, _) in running.values() if task == t)
+            while kept(t) + busy < episodes and next_seed[t] < seed + max_tries and len(running) + len(jobs) < max(
+                    2 * workers, 1):
+                s = next_seed[t]
+                next_seed[t] += 1
+                if s in done[t]:
+                    continue
+                jobs.append((t, s))
+                busy += 1
+        return jobs
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress) as bar:
+        job = bar.add_task("demonstrations", total=episodes * len(tasks), rate="",
+                           completed=sum(min(kept(t), episodes) for t in tasks))
+
+        def finish(task: str, s: int, success: bool, length: int) -> None:
+            nonlocal frames
+            before = min(kept(task), episodes)
+            done[task][s] = success
+            frames += length
+            rate = frames / (time.perf_counter() - t0)
+            bar.update(job, advance=min(kept(task), episodes) - before, rate=f"{rate:.0f} frames/s")
+
+        args = (str(out),)
+        if workers <= 0:
+            while jobs := todo():
+                for t, s in jobs:
+                    finish(*_episode_job(*args, t, s, cameras, size, max_steps))
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                while True:
+                    for t, s in todo():
+                        running[pool.submit(_episode_job, *args, t, s, cameras, size, max_steps)] = (t, s)
+                    if not running:
+                        break
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        running.pop(fut)
+                        finish(*fut.result())
+    short = [t for t in tasks if kept(t) < episodes]
+    if short:
+        raise WamzooError(f"the scripted expert succeeded too rarely on {short} within {max_tries} seeds;"
+                          " pass --keep-failures or fewer --episodes")
+    selected = {t: sorted(s for s, ok in done[t].items() if ok or keep_failures)[:episodes] for t in tasks}
+    write_dataset(out, list(tasks), selected, cameras)
+    return out
+
+
+# -- the LeRobot v3 dataset --------------------------------------------------------------------
+def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], cameras: Sequence[str]) -> None:
+    """Consolidate the selected ``raw/`` episodes into the dataset layout (see module doc)."""
+    import torch
+
+    from wamzoo.normalize import compute_stats
+
+    paths = []
+    for t in tasks:
+        for s in selected[t]:
+            found = [p for p in (out / "raw" / t / f"{s:07d}.ok.npz", out / "raw" / t / f"{s:07d}.fail.npz")
+                     if p.is_file()]
+            paths.append((t, s, found[0]))
+    lengths, cols, episodes_rows, intrinsics = [], {}, [], {}
+    for i, (task, seed, path) in enumerate(paths):
+        with np.load(path) as ep:
+            n = len(ep["action"])
+            lengths.append(n)
+            start = sum(lengths[:-1])
+            rows = {"episode_index": np.full(n, i), "frame_index": np.arange(n), "task_index": np.full(n, tasks.index(task)),
+                    "observation.state": ep["state"], "action": ep["action"], "next.reward": ep["reward"].astype(np.float32),
+                    "next.success": ep["success"], "next.done": np.arange(n) == n - 1}
+            for v, cam in enumerate(cameras):
+                rows[extrinsics_key(cam)] = ep["extrinsics"][:, v]
+                intrinsics[cam] = ep["intrinsics"][v].tolist()
+            for k, x in rows.items():
+                cols.setdefault(k, []).append(x)
+            episodes_rows.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
+                                  "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
+                                  "seed": seed, "success": bool(ep["success"][-1])})
+    data = {k: np.concatenate(v) for k, v in cols.items()}
+    N = len(data["action"])
+    with np.load(paths[0][2]) as first:
+        shapes = {"rgb": first["rgb"].shape[2:], "depth": first["depth"].shape[2:]}
+        fps = float(first["fps"])
+    data["index"] = np.arange(N)
+    data["timestamp"] = (data["frame_index"] / fps).astype(np.float32)
+    (out / "arrays").mkdir(parents=True, exist_ok=True)
+    for v, cam in enumerate(cameras):
+        for key, field, dtype in ((image_key(cam), "rgb", np.uint8), (depth_key(cam), "depth", np.float16)):
+            tmp = out / "arrays" / f"{key}.tmp.npy"
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(N, *shapes[field]))
+            start = 0
+            for _, _, path in paths:
+                with np.load(path) as ep:
+                    arr[start: start + len(ep["action"])] = ep[field][:, v]
+                    start += len(ep["action"])
+            arr.flush()
+            del arr
+            os.replace(tmp, out / "arrays" / f"{key}.npy")
+    _write_parquet(out / DATA_FILE, data)
+    _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes_rows] for k in episodes_rows[0]})
+    _write_parquet(out / "meta/tasks.parquet", {"task_index": list(range(len(tasks))), "task": tasks})
+    stats = {k: dict(compute_stats(torch.from_numpy(data[k]).reshape(N, -1)), count=[N])
+             for k in ("action", "observation.state")}
+    (out / "meta/stats.json").write_text(json.dumps(stats, indent=2))
+    H, W = shapes["rgb"][1:]
+    features = {
+        "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
+        "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
+        "observation.state": _feat("float32", [4], ["hand_x", "hand_y", "hand_z", "gripper_open"]),
+        "action": _feat("float32", [4], ["dx", "dy", "dz", "grip"]), "next.reward": _feat("float32", [1]),
+        "next.success": _feat("bool", [1]), "next.done": _feat("bool", [1]),
+    }
+    for cam in cameras:
+        features[extrinsics_key(cam)] = _feat("float32", [4, 4])
+        features[image_key(cam)] = _feat("uint8", [3, H, W], ["channels", "height", "width"],
+                                         storage=f"arrays/{image_key(cam)}.npy")
+        features[depth_key(cam)] = _feat("float16", [1, H, W], ["channels", "height", "width"],
+                                         storage=f"arrays/{depth_key(cam)}.npy")
+    seeds = [r["seed"] for r in episodes_rows]
+    info = {
+        "codebase_version": CODEBASE_VERSION, "robot_type": "sawyer", "total_episodes": len(episodes_rows),
+        "total_frames": N, "total_tasks": len(tasks), "chunks_size": 1000, "fps": fps,
+        "splits": {"train": f"0:{len(episodes_rows)}"},
+        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", "video_path": None,
+        "features": features,
+        "wamzoo": {"source": "metaworld", "tasks": tasks, "cameras": list(cameras), "height": H, "width": W,
+                   "intrinsics": intrinsics, "seed_range": [min(seeds), max(seeds) + 1],
+                   "episodes_per_task": {t: len(selected[t]) for t in tasks}},
+    }
+    tmp = out / "meta" / "info.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, out / "meta" / "info.json")
+
+
+def _feat(dtype: str, shape: list[int], names: list[str] | None = None, **extra) -> dict:
+    return {"dtype": dtype, "shape": shape, "names": names, **extra}
+
+
+def _write_parquet(path: Path, columns: dict) -> None:
+    """Columns of numpy arrays (trailing dims flattened to fixed-size lists) or Python lists, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = {}
+    for k, v in columns.items():
+        if isinstance(v, np.ndarray) and v.ndim > 1:
+            width = int(np.prod(v.shape[1:]))
+            table[k] = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), width)
+        else:
+            table[k] = pa.array(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(pa.table(table), tmp)
+    os.replace(tmp, path)
+
+
+# -- command line ------------------------------------------------------------------------------
+def generate_from_args(args) -> int:
+    """``wamzoo data metaworld``: see :func:`generate`."""
+    from rich.console import Console
+
+    from wamzoo.envs.metaworld import suite_tasks
+
+    tasks = suite_tasks(args.suite, args.tasks)
+    cameras = args.cameras.split(",") if args.cameras else None
+    t0 = time.perf_counter()
+    out = generate(args.out, tasks, args.episodes, seed=args.seed, workers=args.workers,
+                   keep_failures=args.keep_failures, cameras=cameras, size=args.size or 64)
+    info = json.loads((out / "meta" / "info.json").read_text())
+    Console().print(f"[green]wrote[/] {out}: {info['total_episodes']} episodes, {info['total_frames']} frames,"
+                    f" seeds {info['wamzoo']['seed_range']} ({time.perf_counter() - t0:.0f} s)")
+    return 0

@@ -1,0 +1,1 @@
+"""Simulated environments of the embedded benchmark (``wamzoo.envs.metaworld``), imported on use."""
