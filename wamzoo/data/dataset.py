@@ -6,7 +6,9 @@ A window is centred on a *current step* ``t`` of an episode (every frame is one)
 - frames ``t - (n_obs - 1) s, ..., t - s, t`` (observed history, ending at the current step) then
   ``t + s, ..., t + n_future s`` (future): ``rgb [n_obs + n_future, V, 3, H, W]``;
 - ``action [K, A]``: actions ``t, ..., t + K - 1`` (action ``t`` is taken after seeing frame ``t``);
-- ``state``, ``intrinsics``, ``extrinsics`` at ``t``; ``task_id`` the episode's task.
+- ``state``, ``intrinsics``, ``extrinsics`` at ``t``; ``task_id`` the episode's task;
+- per-step ``extras`` at ``t`` (``batch.extras[name]``), computed once per episode from its actions
+  and states by a function the recipe names (:func:`step_extras`; e.g. HarmoWAM's gate labels).
 
 Indices outside the episode repeat its first (history) or last (future, actions) element and are
 flagged in ``frame_pad`` / ``action_pad``. The data module generates the dataset when ``root`` is
@@ -16,7 +18,7 @@ missing and ``episodes`` is set, so ``wamzoo train recipe.yaml`` works on a fres
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import lightning as L
 import numpy as np
@@ -35,7 +37,8 @@ class Windows(Dataset):
     """Windows of one :class:`LeRobotFrames` (see module doc); ``tasks`` selects and orders task ids."""
 
     def __init__(self, frames: LeRobotFrames, horizon: int, n_obs: int = 1, n_future: int = 0,
-                 frame_stride: int = 1, tasks: Sequence[str] | None = None):
+                 frame_stride: int = 1, tasks: Sequence[str] | None = None,
+                 extras: Mapping[str, Any] | None = None):
         if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1:
             raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1; got {horizon},"
                               f" {n_obs}, {n_future}, {frame_stride}")
@@ -44,6 +47,7 @@ class Windows(Dataset):
         remap = np.array([self.tasks.index(t) if t in self.tasks else -1 for t in frames.tasks])
         self.task_id = remap[frames.task]
         self.samples = np.flatnonzero(self.task_id >= 0)
+        self.extras = step_extras(frames, extras or {})
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -72,7 +76,41 @@ class Windows(Dataset):
             item["intrinsics"] = torch.from_numpy(f.intrinsics)
         if f.extrinsics is not None:
             item["extrinsics"] = torch.from_numpy(f.extrinsics[t])
+        for name, values in self.extras.items():
+            item[name] = torch.from_numpy(np.asarray(values[t]))
         return item
+
+
+def step_extras(frames: LeRobotFrames, specs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Per-frame values ``{name: [N, ...]}`` computed episode by episode.
+
+    ``specs[name]`` is ``"module:function"`` or ``{"fn": "module:function", **kwargs}``; the function
+    is called as ``fn({"action": [T, A], "state": [T, S]}, **kwargs)`` for every episode and returns
+    one value per step, ``[T, ...]``.
+    """
+    import importlib
+
+    out = {}
+    firsts = np.flatnonzero(np.r_[True, frames.start[1:] != frames.start[:-1]]) if len(frames.start) else []
+    for name, spec in specs.items():
+        spec = {"fn": spec} if isinstance(spec, str) else dict(spec)
+        target = str(spec.pop("fn", ""))
+        module, _, attr = target.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise WamzooError(f"data.extras.{name}: cannot import {target!r} (want 'module:function'):"
+                              f" {exc}") from None
+        values = []
+        for first in firsts:
+            lo, hi = int(frames.start[first]), int(frames.end[first])
+            v = np.asarray(fn({"action": frames.action[lo:hi], "state": frames.state[lo:hi]}, **spec))
+            if len(v) != hi - lo:
+                raise WamzooError(f"data.extras.{name}: {target} returned {len(v)} values for an episode of"
+                                  f" {hi - lo} steps")
+            values.append(v)
+        out[name] = np.concatenate(values)
+    return out
 
 
 class MetaWorldDataModule(L.LightningDataModule):
@@ -86,12 +124,15 @@ class MetaWorldDataModule(L.LightningDataModule):
         cameras: subset of the dataset's cameras (default: all); depth: add metric depth.
         episodes: demonstrations per task to generate when ``root`` has no dataset (``None``: fail).
         size: image size of generated data; generate_workers: generation processes.
+        extras: per-step values added to every window, ``{name: "module:function"}`` or
+            ``{name: {fn: "module:function", **kwargs}}`` (see :func:`step_extras`).
         batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
     """
 
     def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
+                 extras: dict[str, Any] | None = None,
                  batch_size: int = 32, num_workers: int = 2, seed: int = 0):
         super().__init__()
         self.root, self.suite, self.task_names = Path(root), suite, tasks
@@ -99,6 +140,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.cameras, self.depth, self.episodes, self.size = cameras, depth, episodes, size
         self.generate_workers, self.batch_size, self.num_workers, self.seed = generate_workers, batch_size, num_workers, seed
         self._windows: Windows | None = None
+        self.extras = dict(extras or {})
 
     def _selected_tasks(self, available: Sequence[str] | None = None) -> list[str] | None:
         if self.suite is None and not self.task_names:
@@ -128,7 +170,8 @@ class MetaWorldDataModule(L.LightningDataModule):
         if self._windows is None:
             self.prepare_data()
             frames = LeRobotFrames(self.root, self.cameras, self.depth)
-            self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), **self.window_args)
+            self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), extras=self.extras,
+                                    **self.window_args)
         return self._windows
 
     def describe(self) -> DataInfo:
