@@ -3,6 +3,11 @@
 Each sample draws a state ``s``; the frames show a bright square at a position given by the first
 two state dimensions, moving along the action; the action chunk is a smooth, task-dependent
 function of the state. A policy can fit it, so "the loss decreases" is a real check.
+
+With ``step_obs`` every window also carries what the robot observes before each action of the chunk
+(``extras["step_rgb"]`` ``[K, V, 3, H, W]`` and ``extras["step_state"]`` ``[K, S]``): the square and
+the position state dimensions advance by the action's first two dimensions, scaled so that the
+chunk moves the square as far as the future frames do.
 """
 
 from __future__ import annotations
@@ -18,10 +23,21 @@ from wamzoo.policy import DataInfo
 
 class SyntheticWindows(Dataset):
     def __init__(self, size: int, action_dim: int, state_dim: int, num_views: int, height: int, width: int,
-                 horizon: int, n_obs: int, n_future: int, num_tasks: int, seed: int = 0):
+                 horizon: int, n_obs: int, n_future: int, num_tasks: int, seed: int = 0, step_obs: bool = False):
         self.size, self.seed = size, seed
         self.a, self.s, self.v, self.h, self.w = action_dim, state_dim, num_views, height, width
         self.k, self.n_obs, self.n_future, self.num_tasks = horizon, n_obs, n_future, num_tasks
+        self.step_obs = step_obs
+
+    def draw(self, pos: torch.Tensor, task: int) -> torch.Tensor:
+        """One frame ``[V, 3, H, W]``: the square at ``pos`` (in [-1, 1]^2) and the task's stripe."""
+        rgb = torch.zeros(self.v, 3, self.h, self.w, dtype=torch.uint8)
+        cy = int(((pos[0] + 1) / 2).clamp(0, 1) * (self.h - 5))
+        cx = int(((pos[1] + 1) / 2).clamp(0, 1) * (self.w - 5))
+        for v in range(self.v):
+            rgb[v, v % 3, cy: cy + 5, cx: cx + 5] = 255
+            rgb[v, 2, :, : 2 + 2 * task] = 128
+        return rgb
 
     def __len__(self) -> int:
         return self.size
@@ -42,13 +58,16 @@ class SyntheticWindows(Dataset):
         for t in range(T):
             if t >= self.n_obs:
                 pos = pos + action[min((t - self.n_obs + 1) * self.k // max(self.n_future, 1), self.k) - 1, :2]
-            for v in range(self.v):
-                cy = int(((pos[0] + 1) / 2).clamp(0, 1) * (self.h - 5))
-                cx = int(((pos[1] + 1) / 2).clamp(0, 1) * (self.w - 5))
-                rgb[t, v, v % 3, cy: cy + 5, cx: cx + 5] = 255
-                rgb[t, v, 2, :, : 2 + 2 * task] = 128
-        return {"rgb": rgb, "n_obs": self.n_obs, "state": state, "action": action,
+            rgb[t] = self.draw(pos, task)
+        item = {"rgb": rgb, "n_obs": self.n_obs, "state": state, "action": action,
                 "action_pad": torch.zeros(self.k, dtype=torch.bool), "task_id": task}
+        if self.step_obs:
+            moved = torch.cat([torch.zeros(1, 2), action[:-1, :2].cumsum(0)]) * max(self.n_future, 1) / self.k
+            steps = state.repeat(self.k, 1)
+            steps[:, :2] = state[:2] + moved
+            item["step_state"] = steps
+            item["step_rgb"] = torch.stack([self.draw(p, task) for p in steps[:, :2]])
+        return item
 
 
 class SyntheticDataModule(L.LightningDataModule):
@@ -59,15 +78,17 @@ class SyntheticDataModule(L.LightningDataModule):
         action_dim, state_dim, num_views, height, width: shapes.
         horizon: action chunk length; n_obs / n_future: observed and future frames.
         num_tasks: number of tasks.
+        step_obs: also return the observation before every action of the chunk (see module doc).
         batch_size, num_workers: filled from the recipe's trainer.
     """
 
     def __init__(self, size: int = 256, action_dim: int = 4, state_dim: int = 4, num_views: int = 1,
                  height: int = 32, width: int = 32, horizon: int = 8, n_obs: int = 1, n_future: int = 1,
-                 num_tasks: int = 2, batch_size: int = 8, num_workers: int = 0, seed: int = 0):
+                 num_tasks: int = 2, step_obs: bool = False, batch_size: int = 8, num_workers: int = 0, seed: int = 0):
         super().__init__()
         self.kw = dict(size=size, action_dim=action_dim, state_dim=state_dim, num_views=num_views, height=height,
-                       width=width, horizon=horizon, n_obs=n_obs, n_future=n_future, num_tasks=num_tasks, seed=seed)
+                       width=width, horizon=horizon, n_obs=n_obs, n_future=n_future, num_tasks=num_tasks, seed=seed,
+                       step_obs=step_obs)
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def dataset(self) -> SyntheticWindows:
