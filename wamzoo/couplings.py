@@ -9,7 +9,8 @@ are computed when needed like denoised ones.
 
 At inference, :meth:`MoTCoupling.prefill` finds the tokens that stay fixed while the active
 streams are denoised *and* only attend to fixed tokens, runs them once, and caches their per-layer
-keys/values; :meth:`MoTCoupling.step` then runs only the remaining tokens against the cache.
+keys/values; :meth:`MoTCoupling.step` then runs only the remaining tokens against the cache (and
+re-embeds only the components that have tokens to run: the mask and the rest come from the prefill).
 With Fast-WAM's first-frame-causal mask this is exactly "one pass of the video expert over the
 clean current frame, then the action denoising steps" (§3.3), derived from the mask rather than
 special-cased. Every pass also skips the tokens that no needed token attends to (directly or
@@ -37,6 +38,9 @@ class Prefilled:
     keep: Tensor  # [N] bool: tokens whose keys/values are cached
     needed: Tensor | None = None  # [N] bool: tokens the active streams depend on (None: all)
     active: set[str] | None = None  # the streams prefilled for
+    #: ``(sets, n_world, groups, mask, num_layers)`` of the prefill: a step re-embeds only the
+    #: components that have tokens to run and reuses the rest, and the mask.
+    layout: tuple | None = None
 
 
 def needed_tokens(mask: Tensor, seeds: Tensor) -> Tensor:
@@ -63,13 +67,17 @@ class MoTCoupling(Coupling):
         self.grad_checkpoint = grad_checkpoint
 
     # -- building ---------------------------------------------------------------------------
+    @staticmethod
+    def _embed_actions(world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
+                       cond: Conditioning) -> list[TokenSet]:
+        if action_expert.rides_backbone:  # no transformer of its own: its tokens run through the world model's
+            return action_expert.embed(streams, cond, backbone=world_model.backbone(cond))
+        return action_expert.embed(streams, cond)
+
     def token_sets(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
                    cond: Conditioning) -> tuple[list[TokenSet], int, list[TokenGroup], Tensor, int]:
         wsets = world_model.embed(streams, cond)
-        if action_expert.rides_backbone:  # no transformer of its own: its tokens run through the world model's
-            asets = action_expert.embed(streams, cond, backbone=world_model.backbone(cond))
-        else:
-            asets = action_expert.embed(streams, cond)
+        asets = self._embed_actions(world_model, action_expert, streams, cond)
         sets = wsets + asets
         groups = assign_indices(sets)
         mask = self.rules.build(groups, device=sets[0].x.device)
@@ -136,7 +144,7 @@ class MoTCoupling(Coupling):
         return self._run(world_model, action_expert, sets, n_world, mask, num_layers, run, wanted, streams)
 
     def prefill(self, world_model, action_expert, streams, cond, active):
-        sets, _, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
+        sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
         deps = self.dependencies(sets, mask)
         fixed = torch.cat([torch.full((g.size,), g.cond or g.stream not in active, dtype=torch.bool)
                            for g in groups]).to(mask.device)
@@ -146,15 +154,32 @@ class MoTCoupling(Coupling):
         if keep.any():
             part = [s.select(keep[s.index]) for s in sets if keep[s.index].any()]
             run_layers(part, mask, num_layers, record=cache)
-        return Prefilled(cache, keep, needed, set(active))
+        return Prefilled(cache, keep, needed, set(active), (sets, n_world, groups, mask, num_layers))
+
+    def _reembed(self, world_model, action_expert, streams, cond, sets, n_world, groups, run):
+        """The prefill's token sets with those of every component that has tokens to ``run`` re-embedded."""
+        live = [bool(run[s.index].any()) for s in sets]
+        wsets = world_model.embed(streams, cond) if any(live[:n_world]) else sets[:n_world]
+        asets = self._embed_actions(world_model, action_expert, streams, cond) if any(live[n_world:]) \
+            else sets[n_world:]
+        new = list(wsets) + list(asets)
+        if [g.size for g in assign_indices(new)] != [g.size for g in groups]:
+            raise RuntimeError("token groups changed between prefill and step; prefill again")
+        return new, len(wsets)
 
     def step(self, world_model, action_expert, streams, cond, active, context):
         if context is None:
             return super().step(world_model, action_expert, streams, cond, active, context)
-        sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
+        if context.layout is not None:  # groups and mask are those of the prefill
+            sets, n_world, groups, mask, num_layers = context.layout
+        else:
+            sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
         needed = context.needed if context.needed is not None else torch.ones_like(context.keep)
         extra = set(active) - context.active if context.active is not None else set()
         if extra:  # streams asked for beyond the prefilled ones (e.g. a readout at the last step)
             needed = needed | needed_tokens(self.dependencies(sets, mask), self._seeds(groups, extra, mask.device))
-        return self._run(world_model, action_expert, sets, n_world, mask, num_layers, needed & ~context.keep,
-                         set(active), streams, cache=context.cache)
+        run = needed & ~context.keep
+        if context.layout is not None:
+            sets, n_world = self._reembed(world_model, action_expert, streams, cond, sets, n_world, groups, run)
+        return self._run(world_model, action_expert, sets, n_world, mask, num_layers, run, set(active), streams,
+                         cache=context.cache)
