@@ -8,7 +8,10 @@ A window is centred on a *current step* ``t`` of an episode (every frame is one)
 - ``action [K, A]``: actions ``t, ..., t + K - 1`` (action ``t`` is taken after seeing frame ``t``);
 - ``state``, ``intrinsics``, ``extrinsics`` at ``t``; ``task_id`` the episode's task;
 - per-step ``extras`` at ``t`` (``batch.extras[name]``), computed once per episode from its actions
-  and states by a function the recipe names (:func:`step_extras`; e.g. HarmoWAM's gate labels).
+  and states by a function the recipe names (:func:`step_extras`; e.g. HarmoWAM's gate labels);
+- with ``step_obs``, what is observed before each action of the chunk: ``step_rgb [K, V, 3, H, W]``
+  (frames ``t, ..., t + K - 1``) and ``step_state [K, S]`` (e.g. AHA-WAM's chunk-start observations
+  at any phase offset).
 
 Indices outside the episode repeat its first (history) or last (future, actions) element and are
 flagged in ``frame_pad`` / ``action_pad``. The data module generates the dataset when ``root`` is
@@ -38,7 +41,7 @@ class Windows(Dataset):
 
     def __init__(self, frames: LeRobotFrames, horizon: int, n_obs: int = 1, n_future: int = 0,
                  frame_stride: int = 1, tasks: Sequence[str] | None = None,
-                 extras: Mapping[str, Any] | None = None):
+                 extras: Mapping[str, Any] | None = None, step_obs: bool = False):
         if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1:
             raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1; got {horizon},"
                               f" {n_obs}, {n_future}, {frame_stride}")
@@ -48,6 +51,7 @@ class Windows(Dataset):
         self.task_id = remap[frames.task]
         self.samples = np.flatnonzero(self.task_id >= 0)
         self.extras = step_extras(frames, extras or {})
+        self.step_obs = step_obs
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -78,6 +82,9 @@ class Windows(Dataset):
             item["extrinsics"] = torch.from_numpy(f.extrinsics[t])
         for name, values in self.extras.items():
             item[name] = torch.from_numpy(np.asarray(values[t]))
+        if self.step_obs:
+            item["step_rgb"] = torch.from_numpy(np.stack([f.images(c)[actions] for c in f.cameras], axis=1))
+            item["step_state"] = torch.from_numpy(f.state[actions])
         return item
 
 
@@ -126,13 +133,14 @@ class MetaWorldDataModule(L.LightningDataModule):
         size: image size of generated data; generate_workers: generation processes.
         extras: per-step values added to every window, ``{name: "module:function"}`` or
             ``{name: {fn: "module:function", **kwargs}}`` (see :func:`step_extras`).
+        step_obs: add the frames and states observed before every action of the chunk (module doc).
         batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
     """
 
     def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
-                 extras: dict[str, Any] | None = None,
+                 extras: dict[str, Any] | None = None, step_obs: bool = False,
                  batch_size: int = 32, num_workers: int = 2, seed: int = 0):
         super().__init__()
         self.root, self.suite, self.task_names = Path(root), suite, tasks
@@ -141,6 +149,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.generate_workers, self.batch_size, self.num_workers, self.seed = generate_workers, batch_size, num_workers, seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
+        self.step_obs = step_obs
 
     def _selected_tasks(self, available: Sequence[str] | None = None) -> list[str] | None:
         if self.suite is None and not self.task_names:
@@ -171,7 +180,7 @@ class MetaWorldDataModule(L.LightningDataModule):
             self.prepare_data()
             frames = LeRobotFrames(self.root, self.cameras, self.depth)
             self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), extras=self.extras,
-                                    **self.window_args)
+                                    step_obs=self.step_obs, **self.window_args)
         return self._windows
 
     def describe(self) -> DataInfo:
