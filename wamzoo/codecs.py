@@ -5,6 +5,10 @@
 - :class:`WanVAECodec`: diffusers' ``AutoencoderKLWan`` (the Wan2.2 VAE: 48 channels, 16x spatial,
   4x causal temporal compression), loaded from a local folder or the Hub, or built from a config
   (tiny configs run on a CPU). Latents are normalised with the VAE's ``latents_mean/std``.
+
+A camera ``layout`` (:func:`compose_views`) makes the VAE see all cameras as one canvas, as the
+Fast-WAM code does (it concatenates the cameras in pixel space before encoding); its latents then
+have one view, the canvas, and the DiT sees the same token grid as the original.
 """
 
 from __future__ import annotations
@@ -16,6 +20,43 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wamzoo.interfaces import Codec
+
+LAYOUTS = ("horizontal", "robotwin")
+
+
+def compose_views(frames: Tensor, layout: str, canvas: tuple[int, int] | None = None) -> Tensor:
+    """Cameras ``[B, T, V, 3, H, W]`` -> one canvas ``[B, T, 1, 3, Hc, Wc]``.
+
+    - ``"horizontal"``: views side by side; with ``canvas`` each view is first resized to
+      ``(Hc, Wc / V)`` (Fast-WAM LIBERO: two 224 x 224 cameras -> 224 x 448).
+    - ``"robotwin"``: the first view on top at ``(2 Hc / 3, Wc)``, the other two side by side below
+      at ``(Hc / 3, Wc / 2)`` each (Fast-WAM RoboTwin: 256 x 320 over 2 x 128 x 160 -> 384 x 320).
+
+    Resizing is bilinear with antialiasing (a no-op for views already at the target size).
+    """
+    B, T, V, C, H, W = frames.shape
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown camera layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    x = frames.reshape(B * T, V, C, H, W)
+    if layout == "horizontal":
+        if canvas is not None and canvas[1] % V:
+            raise ValueError(f"canvas width {canvas[1]} is not divisible by the {V} views")
+        size = None if canvas is None else (int(canvas[0]), int(canvas[1]) // V)
+        out = torch.cat([_resize(x[:, v], size) for v in range(V)], dim=-1)
+    else:
+        if V != 3 or canvas is None:
+            raise ValueError(f"layout 'robotwin' needs 3 views and a canvas size, got {V} views, canvas={canvas}")
+        top_h = 2 * int(canvas[0]) // 3
+        bottom = (int(canvas[0]) - top_h, int(canvas[1]) // 2)
+        below = torch.cat([_resize(x[:, 1], bottom), _resize(x[:, 2], bottom)], dim=-1)
+        out = torch.cat([_resize(x[:, 0], (top_h, int(canvas[1]))), below], dim=-2)
+    return out.reshape(B, T, 1, C, *out.shape[-2:])
+
+
+def _resize(x: Tensor, size: tuple[int, int] | None) -> Tensor:
+    if size is None or tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=True).to(x.dtype)
 
 
 class PatchCodec(Codec):
@@ -58,11 +99,17 @@ class WanVAECodec(Codec):
         config: constructor arguments of ``AutoencoderKLWan`` to build it instead (random
             weights; tiny configs are used by tests).
         revision: revision pin for ``pretrained``.
+        layout: encode all cameras as one canvas (:func:`compose_views`); latents then have one view.
+        canvas: ``(height, width)`` of that canvas.
     """
 
     def __init__(self, pretrained: str | None = None, subfolder: str | None = "vae",
-                 config: dict[str, Any] | None = None, revision: str | None = None):
+                 config: dict[str, Any] | None = None, revision: str | None = None, layout: str | None = None,
+                 canvas: tuple[int, int] | None = None):
         super().__init__()
+        if layout is not None and layout not in LAYOUTS:
+            raise ValueError(f"unknown camera layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        self.layout, self.canvas = layout, None if canvas is None else tuple(int(c) for c in canvas)
         from diffusers import AutoencoderKLWan
 
         if (pretrained is None) == (config is None):
@@ -88,6 +135,8 @@ class WanVAECodec(Codec):
 
     @torch.no_grad()
     def encode(self, frames: Tensor) -> Tensor:
+        if self.layout is not None:
+            frames = compose_views(frames, self.layout, self.canvas)
         B, T, V, C, H, W = frames.shape
         x = frames.permute(0, 2, 3, 1, 4, 5).reshape(B * V, C, T, H, W) * 2 - 1
         z = (self.vae.encode(x.to(self.vae.dtype)).latent_dist.mode().float() - self.mean) / self.std

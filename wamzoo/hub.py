@@ -17,12 +17,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from wamzoo.errors import LoadError
-from wamzoo.policy import DataInfo, WAMPolicy
+
+if TYPE_CHECKING:  # torch is imported where used, so plugins can register names without it
+    import torch
+
+    from wamzoo.policy import WAMPolicy
 
 SCHEMA_VERSION = 1
 CONFIG, WEIGHTS, STATS, CARD = "config.json", "model.safetensors", "stats.json", "README.md"
@@ -89,6 +91,8 @@ def load_upstream_pickle(path: str | os.PathLike) -> Any:
     """Read a released ``.pt``/``.ckpt`` with ``torch.load(weights_only=True)`` only."""
     import pickle
 
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -102,6 +106,8 @@ def from_folder(folder: str | os.PathLike) -> WAMPolicy:
     """Load a native-format folder (strict)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from wamzoo.policy import DataInfo, WAMPolicy
 
     folder = Path(folder)
     for f in (CONFIG, WEIGHTS, STATS):
