@@ -15,6 +15,9 @@ code's Gaussian-bump weight, logit-normal as the paper's option; Euler on
 ``phi(linspace(1, 0, 11))``). Recipes: ``fast-wam``, ``fast-wam-joint``, ``fast-wam-idm``,
 ``fast-wam-novideo`` (Meta-World, small), their ``-tiny`` versions (synthetic data, tests) and
 ``fast-wam-paper`` (the released model's size).
+
+Pretrained names (:mod:`wamzoo_fast_wam.pretrained`) load the released checkpoints through the
+converters ``fast-wam.release`` and ``fast-wam.lerobot`` (:mod:`wamzoo_fast_wam.convert`).
 """
 
 from pathlib import Path
@@ -36,3 +39,19 @@ def register_components(register):
 @hookimpl
 def register_recipes(register):
     register(Path(__file__).parent / "recipes")
+
+
+@hookimpl
+def register_pretrained(register):
+    from wamzoo_fast_wam.pretrained import PRETRAINED
+
+    for spec in PRETRAINED:
+        register(spec)
+
+
+@hookimpl
+def register_converters(register):
+    from wamzoo_fast_wam.pretrained import CONVERTERS
+
+    for name, fn in CONVERTERS.items():
+        register(name, fn)
