@@ -107,28 +107,29 @@ def test_generation_resumes_and_keeps_finished_episodes(tmp_path):
     from wamzoo.data.generate import generate
 
     out = tmp_path / "ds"
-    generate(out, ["reach-v3"], episodes=1, workers=0, size=32, progress=False)
+    small = dict(workers=0, size=16, cameras=["top"], progress=False)
+    generate(out, ["reach-v3"], episodes=1, **small)
     first = out / "raw" / "reach-v3" / "0000000.ok.npz"
     stamp = first.stat().st_mtime_ns
     (out / "raw" / "reach-v3" / ".0000001.99.tmp.npz").write_bytes(b"a partial episode")   # a killed write
     (out / "meta" / "info.json").unlink()
-    generate(out, ["reach-v3"], episodes=2, workers=0, size=32, progress=False)
+    generate(out, ["reach-v3"], episodes=2, **small)
     assert first.stat().st_mtime_ns == stamp                              # kept, not recomputed
     assert sorted(p.name for p in (out / "raw" / "reach-v3").iterdir()) == ["0000000.ok.npz", "0000001.ok.npz"]
     info = json.loads((out / "meta" / "info.json").read_text())
     assert info["total_episodes"] == 2 and info["wamzoo"]["seed_range"] == [0, 2]
     with pytest.raises(WamzooError, match="--cameras/--size"):
-        generate(out, ["reach-v3"], episodes=2, workers=0, size=48, progress=False)
+        generate(out, ["reach-v3"], episodes=2, **dict(small, size=24))
 
 
 @pytest.mark.render
 def test_only_successful_demonstrations_are_kept_unless_asked(tmp_path):
     from wamzoo.data.generate import generate
 
+    small = dict(workers=0, size=16, cameras=["top"], max_steps=5, progress=False)
     with pytest.raises(WamzooError, match="succeeded too rarely"):      # 5 steps: the expert never succeeds
-        generate(tmp_path / "a", ["reach-v3"], episodes=1, workers=0, size=32, max_steps=5, progress=False)
-    out = generate(tmp_path / "b", ["reach-v3"], episodes=2, workers=0, size=32, max_steps=5, keep_failures=True,
-                   progress=False)
+        generate(tmp_path / "a", ["reach-v3"], episodes=1, **small)
+    out = generate(tmp_path / "b", ["reach-v3"], episodes=2, keep_failures=True, **small)
     frames = LeRobotFrames(out)
     assert len(frames) == 10 and frames.episode.tolist() == [0] * 5 + [1] * 5
 

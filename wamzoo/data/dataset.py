@@ -45,7 +45,8 @@ class Windows(Dataset):
         if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1:
             raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1; got {horizon},"
                               f" {n_obs}, {n_future}, {frame_stride}")
-        self.frames, self.horizon, self.n_obs, self.n_future, self.stride = frames, horizon, n_obs, n_future, frame_stride
+        self.frames, self.horizon, self.n_obs, self.n_future = frames, horizon, n_obs, n_future
+        self.stride = frame_stride
         self.tasks = list(tasks) if tasks else list(frames.tasks)
         remap = np.array([self.tasks.index(t) if t in self.tasks else -1 for t in frames.tasks])
         self.task_id = remap[frames.task]
@@ -63,7 +64,8 @@ class Windows(Dataset):
         offsets = np.arange(-(self.n_obs - 1), self.n_future + 1) * self.stride
         frames = t + offsets
         actions = t + np.arange(self.horizon)
-        return np.clip(frames, first, last), (frames < first) | (frames > last), np.minimum(actions, last), actions > last
+        frame_pad, action_pad = (frames < first) | (frames > last), actions > last
+        return np.clip(frames, first, last), frame_pad, np.minimum(actions, last), action_pad
 
     def __getitem__(self, i: int) -> dict:
         f = self.frames
@@ -146,7 +148,8 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.root, self.suite, self.task_names = Path(root), suite, tasks
         self.window_args = dict(horizon=horizon, n_obs=n_obs, n_future=n_future, frame_stride=frame_stride)
         self.cameras, self.depth, self.episodes, self.size = cameras, depth, episodes, size
-        self.generate_workers, self.batch_size, self.num_workers, self.seed = generate_workers, batch_size, num_workers, seed
+        self.generate_workers, self.batch_size, self.num_workers = generate_workers, batch_size, num_workers
+        self.seed = seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
         self.step_obs = step_obs

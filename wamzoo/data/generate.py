@@ -24,6 +24,7 @@ Layout of ``DIR`` (LeRobot v3 for everything per frame and low-dimensional; fram
     arrays/observation.images.<cam>.npy   [N, 3, H, W] uint8, row i = frame ``index`` i
     arrays/observation.depth.<cam>.npy    [N, 1, H, W] float16, metres
     raw/<task>/<seed>.{ok,fail}.npz       finished episodes (compressed), the resume state
+    raw/settings.json, raw/generate.lock  cameras/size the episodes were made with; one generator at a time
 
 Frames are uncompressed ``.npy`` so that training memory-maps them (shared by DataLoader workers
 through the page cache, no decoding). Row ``t`` holds the observation before action ``t``;
@@ -34,6 +35,7 @@ never keeps a partial episode; ``meta/info.json`` is written last.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -137,9 +139,7 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
 
     >>> generate("data/mw-easy", SUITES["mw-easy"], episodes=20, workers=2)   # doctest: +SKIP
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from wamzoo.envs.metaworld import DEFAULT_CAMERAS, TRAIN_SEEDS, check_seeds
+    from wamzoo.envs.metaworld import DEFAULT_CAMERAS, check_seeds
 
     out, cameras = Path(out), tuple(cameras or DEFAULT_CAMERAS)
     if episodes < 1:
@@ -147,30 +147,47 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
     max_tries = 3 * episodes + 10
     check_seeds(range(seed, seed + max_tries), "train")
     settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps}
-    cfg = out / "raw" / "settings.json"
-    if cfg.is_file() and json.loads(cfg.read_text()) != settings:
-        raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
-                          " use another --out or the same --cameras/--size")
-    cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(json.dumps(settings))
-    done = {t: _finished(out, t) for t in tasks}
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+    with open(out / "raw" / "generate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second generator into ``out`` waits, then finds the episodes made
+        cfg = out / "raw" / "settings.json"
+        if cfg.is_file() and json.loads(cfg.read_text()) != settings:
+            raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
+                              " use another --out or the same --cameras/--size")
+        cfg.write_text(json.dumps(settings))
+        done = {t: _finished(out, t) for t in tasks}
+        _run_jobs(out, done, list(tasks), episodes, seed, max_tries, workers, keep_failures,
+                  (cameras, size, max_steps), progress)
+        kept = {t: sorted(s for s, ok in done[t].items() if ok or keep_failures) for t in tasks}
+        short = [t for t in tasks if len(kept[t]) < episodes]
+        if short:
+            raise WamzooError(f"the scripted expert succeeded too rarely on {short} within {max_tries} seeds;"
+                              " pass --keep-failures or fewer --episodes")
+        write_dataset(out, list(tasks), {t: kept[t][:episodes] for t in tasks}, cameras)
+    return out
+
+
+def _run_jobs(out: Path, done: dict[str, dict[int, bool]], tasks: list[str], episodes: int, seed: int,
+              max_tries: int, workers: int, keep_failures: bool, env_args: tuple, progress: bool) -> None:
+    """Run episodes until each task has ``episodes`` kept ones, seeds in order; updates ``done``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     kept = lambda t: sum(ok or keep_failures for ok in done[t].values())  # noqa: E731
     next_seed = {t: seed for t in tasks}
     running: dict = {}
     frames, t0 = 0, time.perf_counter()
 
     def todo() -> list[tuple[str, int]]:
-        jobs = []
+        jobs: list[tuple[str, int]] = []
         for t in tasks:
-            busy = sum(1 for (task, _) in running.values() if task == t)
-            while kept(t) + busy < episodes and next_seed[t] < seed + max_tries and len(running) + len(jobs) < max(
-                    2 * workers, 1):
+            busy = sum(1 for task, _ in list(running.values()) + jobs if task == t)
+            while (kept(t) + busy < episodes and next_seed[t] < seed + max_tries
+                   and len(running) + len(jobs) < max(2 * workers, 1)):
                 s = next_seed[t]
                 next_seed[t] += 1
-                if s in done[t]:
-                    continue
-                jobs.append((t, s))
-                busy += 1
+                if s not in done[t]:
+                    jobs.append((t, s))
+                    busy += 1
         return jobs
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -187,29 +204,21 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
             rate = frames / (time.perf_counter() - t0)
             bar.update(job, advance=min(kept(task), episodes) - before, rate=f"{rate:.0f} frames/s")
 
-        args = (str(out),)
         if workers <= 0:
             while jobs := todo():
                 for t, s in jobs:
-                    finish(*_episode_job(*args, t, s, cameras, size, max_steps))
-        else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                while True:
-                    for t, s in todo():
-                        running[pool.submit(_episode_job, *args, t, s, cameras, size, max_steps)] = (t, s)
-                    if not running:
-                        break
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        running.pop(fut)
-                        finish(*fut.result())
-    short = [t for t in tasks if kept(t) < episodes]
-    if short:
-        raise WamzooError(f"the scripted expert succeeded too rarely on {short} within {max_tries} seeds;"
-                          " pass --keep-failures or fewer --episodes")
-    selected = {t: sorted(s for s, ok in done[t].items() if ok or keep_failures)[:episodes] for t in tasks}
-    write_dataset(out, list(tasks), selected, cameras)
-    return out
+                    finish(*_episode_job(str(out), t, s, *env_args))
+            return
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            while True:
+                for t, s in todo():
+                    running[pool.submit(_episode_job, str(out), t, s, *env_args)] = (t, s)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    running.pop(fut)
+                    finish(*fut.result())
 
 
 # -- the LeRobot v3 dataset --------------------------------------------------------------------
@@ -219,56 +228,52 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
 
     from wamzoo.normalize import compute_stats
 
-    paths = []
-    for t in tasks:
-        for s in selected[t]:
-            found = [p for p in (out / "raw" / t / f"{s:07d}.ok.npz", out / "raw" / t / f"{s:07d}.fail.npz")
-                     if p.is_file()]
-            paths.append((t, s, found[0]))
-    lengths, cols, episodes_rows, intrinsics = [], {}, [], {}
-    for i, (task, seed, path) in enumerate(paths):
+    paths = [(t, s, next(p for p in (out / "raw" / t / f"{s:07d}.{status}.npz" for status in ("ok", "fail"))
+                         if p.is_file())) for t in tasks for s in selected[t]]
+    lengths = []
+    for _, _, path in paths:
         with np.load(path) as ep:
-            n = len(ep["action"])
-            lengths.append(n)
-            start = sum(lengths[:-1])
-            rows = {"episode_index": np.full(n, i), "frame_index": np.arange(n), "task_index": np.full(n, tasks.index(task)),
-                    "observation.state": ep["state"], "action": ep["action"], "next.reward": ep["reward"].astype(np.float32),
+            lengths.append(len(ep["reward"]))
+    N = sum(lengths)
+    with np.load(paths[0][2]) as ep:
+        fps, (H, W) = float(ep["fps"]), ep["rgb"].shape[-2:]
+        intrinsics = {cam: ep["intrinsics"][v].tolist() for v, cam in enumerate(cameras)}
+    frame_features = {key: (dtype, C) for cam in cameras
+                      for key, dtype, C in ((image_key(cam), "uint8", 3), (depth_key(cam), "float16", 1))}
+    (out / "arrays").mkdir(parents=True, exist_ok=True)
+    arrays = {key: np.lib.format.open_memmap(out / "arrays" / f"{key}.tmp.npy", mode="w+", dtype=dtype,
+                                             shape=(N, C, H, W)) for key, (dtype, C) in frame_features.items()}
+    cols: dict[str, list] = {}
+    episodes: list[dict] = []
+    start = 0
+    for i, ((task, seed, path), n) in enumerate(zip(paths, lengths)):
+        with np.load(path) as ep:
+            rgb, depth = ep["rgb"], ep["depth"]
+            rows = {"episode_index": np.full(n, i), "frame_index": np.arange(n),
+                    "task_index": np.full(n, tasks.index(task)), "observation.state": ep["state"],
+                    "action": ep["action"], "next.reward": ep["reward"].astype(np.float32),
                     "next.success": ep["success"], "next.done": np.arange(n) == n - 1}
             for v, cam in enumerate(cameras):
                 rows[extrinsics_key(cam)] = ep["extrinsics"][:, v]
-                intrinsics[cam] = ep["intrinsics"][v].tolist()
+                arrays[image_key(cam)][start: start + n] = rgb[:, v]
+                arrays[depth_key(cam)][start: start + n] = depth[:, v]
             for k, x in rows.items():
                 cols.setdefault(k, []).append(x)
-            episodes_rows.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
-                                  "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
-                                  "seed": seed, "success": bool(ep["success"][-1])})
+            episodes.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
+                             "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
+                             "seed": seed, "success": bool(ep["success"][-1])})
+            start += n
+    for key, arr in arrays.items():
+        arr.flush()
+        os.replace(out / "arrays" / f"{key}.tmp.npy", out / "arrays" / f"{key}.npy")
     data = {k: np.concatenate(v) for k, v in cols.items()}
-    N = len(data["action"])
-    with np.load(paths[0][2]) as first:
-        shapes = {"rgb": first["rgb"].shape[2:], "depth": first["depth"].shape[2:]}
-        fps = float(first["fps"])
     data["index"] = np.arange(N)
     data["timestamp"] = (data["frame_index"] / fps).astype(np.float32)
-    (out / "arrays").mkdir(parents=True, exist_ok=True)
-    for v, cam in enumerate(cameras):
-        for key, field, dtype in ((image_key(cam), "rgb", np.uint8), (depth_key(cam), "depth", np.float16)):
-            tmp = out / "arrays" / f"{key}.tmp.npy"
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(N, *shapes[field]))
-            start = 0
-            for _, _, path in paths:
-                with np.load(path) as ep:
-                    arr[start: start + len(ep["action"])] = ep[field][:, v]
-                    start += len(ep["action"])
-            arr.flush()
-            del arr
-            os.replace(tmp, out / "arrays" / f"{key}.npy")
     _write_parquet(out / DATA_FILE, data)
-    _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes_rows] for k in episodes_rows[0]})
+    _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes] for k in episodes[0]})
     _write_parquet(out / "meta/tasks.parquet", {"task_index": list(range(len(tasks))), "task": tasks})
-    stats = {k: dict(compute_stats(torch.from_numpy(data[k]).reshape(N, -1)), count=[N])
-             for k in ("action", "observation.state")}
+    stats = {k: dict(compute_stats(torch.from_numpy(data[k])), count=[N]) for k in ("action", "observation.state")}
     (out / "meta/stats.json").write_text(json.dumps(stats, indent=2))
-    H, W = shapes["rgb"][1:]
     features = {
         "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
         "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
@@ -276,17 +281,14 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
         "action": _feat("float32", [4], ["dx", "dy", "dz", "grip"]), "next.reward": _feat("float32", [1]),
         "next.success": _feat("bool", [1]), "next.done": _feat("bool", [1]),
     }
-    for cam in cameras:
-        features[extrinsics_key(cam)] = _feat("float32", [4, 4])
-        features[image_key(cam)] = _feat("uint8", [3, H, W], ["channels", "height", "width"],
-                                         storage=f"arrays/{image_key(cam)}.npy")
-        features[depth_key(cam)] = _feat("float16", [1, H, W], ["channels", "height", "width"],
-                                         storage=f"arrays/{depth_key(cam)}.npy")
-    seeds = [r["seed"] for r in episodes_rows]
+    features.update({extrinsics_key(cam): _feat("float32", [4, 4]) for cam in cameras})
+    features.update({key: _feat(dtype, [C, H, W], ["channels", "height", "width"], storage=f"arrays/{key}.npy")
+                     for key, (dtype, C) in frame_features.items()})
+    seeds = [r["seed"] for r in episodes]
     info = {
-        "codebase_version": CODEBASE_VERSION, "robot_type": "sawyer", "total_episodes": len(episodes_rows),
+        "codebase_version": CODEBASE_VERSION, "robot_type": "sawyer", "total_episodes": len(episodes),
         "total_frames": N, "total_tasks": len(tasks), "chunks_size": 1000, "fps": fps,
-        "splits": {"train": f"0:{len(episodes_rows)}"},
+        "splits": {"train": f"0:{len(episodes)}"},
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", "video_path": None,
         "features": features,
         "wamzoo": {"source": "metaworld", "tasks": tasks, "cameras": list(cameras), "height": H, "width": W,

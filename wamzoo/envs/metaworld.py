@@ -151,7 +151,8 @@ class MetaWorldEnv(gym.Env):
         self.mw._freeze_rand_vec = False
         self.mw.seeded_rand_vec = True
         if not 1 <= max_steps <= self.mw.max_path_length:
-            raise WamzooError(f"max_steps must be within 1..{self.mw.max_path_length} (Meta-World's limit), got {max_steps}")
+            raise WamzooError(f"max_steps must be within 1..{self.mw.max_path_length} (Meta-World's limit),"
+                              f" got {max_steps}")
         model = self.mw.model
         goal = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "goal")
         if goal_radius is not None and goal >= 0:
@@ -224,7 +225,8 @@ class MetaWorldEnv(gym.Env):
         if self.with_depth:
             obs["depth"] = np.zeros((V, 1, H, W), np.float32)
         for v, cam in enumerate(self._cams):
-            scene = self._views.render(self.mw.data, cam, obs["rgb"][v], obs["depth"][v, 0] if self.with_depth else None)
+            depth = obs["depth"][v, 0] if self.with_depth else None
+            scene = self._views.render(self.mw.data, cam, obs["rgb"][v], depth)
             obs["intrinsics"][v], obs["extrinsics"][v] = self._pinhole(scene)
         return obs
 
