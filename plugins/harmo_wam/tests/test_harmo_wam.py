@@ -14,7 +14,7 @@ from wamzoo.recipes import compose
 from wamzoo.training import freeze, load_checkpoint, make_datamodule, train
 
 from wamzoo_harmo_wam.coupling import IMAGINATION
-from wamzoo_harmo_wam.gate import contact_labels, mix
+from wamzoo_harmo_wam.gate import contact_labels, episode_contact, mix
 from wamzoo_harmo_wam.reactive import ReactiveExpert
 from wamzoo_harmo_wam.synthetic import GraspDataModule, episode
 
@@ -33,6 +33,29 @@ def build(recipe, info, *overrides, seed=0):
         recipe = compose("harmo-wam-tiny", list(overrides))
     torch.manual_seed(seed)
     return WAMPolicy.from_config(recipe.policy, info)
+
+
+NAMED = ["harmo-wam-stage1", "harmo-wam", "harmo-wam-average", "harmo-wam-predictive", "harmo-wam-reactive",
+         "harmo-wam-pp-stage1", "harmo-wam-pp", "harmo-wam-pp-average", "harmo-wam-pp-predictive",
+         "harmo-wam-pp-reactive"]
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_named_recipes_compose(name):
+    recipe = compose(name)
+    combine = recipe.policy["action_expert"]["combine"]
+    weights = recipe.policy["loss_weights"]
+    if name.endswith("stage1"):
+        assert weights == {"video": 1.0, "action": 0.0, "react": 0.0, "gate": 0.0} and not recipe.trainer.freeze
+        return
+    assert recipe.trainer.freeze == ["world_model", "context"]
+    assert recipe.trainer.init_from.endswith("stage1") and recipe.trainer.init_from.split("/")[-1] in NAMED
+    assert recipe.data["extras"]["contact"]["k"] == 20 and recipe.data["horizon"] == 12
+    expected = {"gate": (1.0, 0.1, 0.05), "soft": (1.0, 0.1, 0.05), "predictive": (1.0, 0.0, 0.0),
+                "reactive": (0.0, 0.1, 0.0)}[combine]
+    assert (weights["action"], weights["react"], weights["gate"]) == expected and weights["video"] == 0.0
+    assert {"": "gate", "average": "soft", "predictive": "predictive", "reactive": "reactive"}[
+        name.replace("harmo-wam", "").replace("-pp", "").strip("-")] == combine
 
 
 def test_registered_and_recipes_compose():
@@ -61,6 +84,22 @@ def test_gate_labels_from_a_synthetic_gripper_trace():
     np.testing.assert_array_equal(np.flatnonzero(contact_labels(-opening, k=1, threshold=-0.5)), [2, 3, 4])
     with pytest.raises(ValueError, match="k must be"):
         contact_labels(effort, k=-1)
+
+
+def test_episode_contact_as_a_dataset_extra():
+    from types import SimpleNamespace
+
+    from wamzoo.data.dataset import step_extras
+
+    effort = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 1], np.float32)  # two episodes: 0..4 and 5..9
+    action = np.zeros((10, 4), np.float32)
+    action[:, 3] = effort
+    frames = SimpleNamespace(start=np.repeat([0, 5], 5), end=np.repeat([5, 10], 5), action=action,
+                             state=np.zeros((10, 4), np.float32))
+    out = step_extras(frames, {"contact": {"fn": "wamzoo_harmo_wam.gate:episode_contact", "k": 1}})
+    # per episode: no change is seen across the episode boundary (step 5 starts a new trace)
+    np.testing.assert_array_equal(out["contact"], [0, 1, 1, 1, 0, 0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(episode_contact({"action": action[:5]}, k=1), out["contact"][:5])
 
 
 def test_synthetic_windows_carry_the_labels_of_their_episode():

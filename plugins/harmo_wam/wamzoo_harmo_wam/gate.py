@@ -7,7 +7,8 @@ the switch is hard: ``s > 0.5`` selects one expert (the paper's ablation found a
 experts worse); soft averaging is kept for that ablation.
 
 - :func:`contact_labels`: labels of one episode from its gripper trace (Meta-World: the 4th action
-  dimension, the grab effort, or the state's gripper opening);
+  dimension, the grab effort, or the state's gripper opening); :func:`episode_contact` hands them
+  to a dataset's per-step extras;
 - :class:`ProcessGate`: the MLP; here its observation features are the world model's latent pooled
   over the current frame, concatenated with the normalised proprioception;
 - :func:`mix`: the hard switch (``"gate"``), the gate-weighted average (``"soft"``) or the plain
@@ -43,6 +44,17 @@ def contact_labels(gripper, k: int = 20, threshold: float = 0.0) -> np.ndarray:
     for c in changes:
         labels[max(0, c - k): min(T, c + k + 1)] = 1.0
     return labels
+
+
+def episode_contact(columns, k: int = 20, source: str = "action", dim: int = 3, threshold: float = 0.0) -> np.ndarray:
+    """Gate labels of one episode for a dataset's per-step extras (``data.extras``).
+
+    ``columns`` holds the episode's ``action`` ``[T, A]`` and ``state`` ``[T, S]``; the gripper trace
+    is ``columns[source][:, dim]`` (Meta-World: the grab effort, action dimension 3).
+
+    >>> data.extras: {contact: {fn: "wamzoo_harmo_wam.gate:episode_contact", k: 20}}   # doctest: +SKIP
+    """
+    return contact_labels(np.asarray(columns[source])[:, dim], k, threshold)
 
 
 class ProcessGate(nn.Module):

@@ -65,7 +65,8 @@ class HarmoActionExpert(ActionExpert):
         if contact_expert not in ("reactive", "predictive"):
             raise ValueError(f"contact_expert must be 'reactive' or 'predictive', got {contact_expert!r}")
         self.action_dim, self.horizon = action_dim, horizon
-        self.combine, self.contact_expert, self.threshold, self.label_key = combine, contact_expert, threshold, label_key
+        self.combine, self.contact_expert, self.threshold = combine, contact_expert, threshold
+        self.label_key = label_key
         self.predictive = PredictiveExpert(action_dim, latent_dim, context_dim, **dict(predictive or {}))
         self.reactive = ReactiveExpert(action_dim, horizon, latent_dim, num_views, **dict(reactive or {}))
         self.gate = ProcessGate(latent_dim, state_dim, **dict(gate or {}))
@@ -128,7 +129,8 @@ class HarmoActionExpert(ActionExpert):
         return self.gate(imagination.latent.pooled_obs(), cond.state)
 
     def route(self, streams: Mapping[str, Stream], imagination, cond: Conditioning) -> Tensor:
-        """Inference: fill ``gate`` and ``action.reactive``; returns the samples ``[B]`` the predictive expert serves."""
+        """Inference: fill ``gate`` and ``action.reactive``; returns the samples ``[B]`` the predictive
+        expert serves."""
         B = streams["action"].batch_size
         device = streams["action"].x.device
         everyone, nobody = torch.ones(B, dtype=torch.bool, device=device), torch.zeros(B, dtype=torch.bool,
