@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from wamzoo.codecs import WanVAECodec, compose_views
-from wamzoo.convert import StateMap, build_policy, complete_stats, load_converted, summarize
+from wamzoo.convert import (StateMap, build_policy, check_diffsynth_rope, complete_stats, load_converted,
+                            summarize)
 from wamzoo.errors import LoadError
 from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose, to_plain
@@ -96,6 +97,23 @@ def test_one_error_lists_every_problem_and_loads_nothing():
         load_converted(Net(), net_map().rename("dup", "blocks.0.q.weight").apply({**upstream_net(),
                                                                                   "dup": torch.zeros(4, 4)}),
                        provided=("codec.",))
+
+
+def test_wan_block_and_embedding_rules():
+    """Wan2.2 / DiffSynth names -> diffusers names: the cross-attention norm is norm3 there, norm2 here."""
+    m = StateMap().wan_blocks(r"blk\.(\d+)\.", "dit.blocks.").wan_embeddings("net.", "dit.")
+    up = {"blk.3.norm3.weight": 1, "blk.3.modulation": 2, "blk.3.self_attn.o.bias": 3, "blk.3.ffn.0.weight": 4,
+          "blk.3.cross_attn.norm_k.weight": 5, "net.time_projection.1.weight": 6, "net.text_embedding.2.bias": 7,
+          "blk.3.norm2.weight": 8}  # the upstream FFN norm has no weights: an unknown key here
+    conv = m.apply({k: torch.tensor(float(v)) for k, v in up.items()})
+    assert {k: int(v) for k, v in conv.state.items()} == {
+        "dit.blocks.3.norm2.weight": 1, "dit.blocks.3.scale_shift_table": 2, "dit.blocks.3.attn1.to_out.0.bias": 3,
+        "dit.blocks.3.ffn.net.0.proj.weight": 4, "dit.blocks.3.attn2.norm_k.weight": 5,
+        "dit.condition_embedder.time_proj.weight": 6, "dit.condition_embedder.text_embedder.linear_2.bias": 7}
+    assert conv.unused == ["blk.3.norm2.weight"]
+    check_diffsynth_rope(128, "x")
+    with pytest.raises(LoadError, match="head_dim 16 splits RoPE channels differently"):
+        check_diffsynth_rope(16, "x")
 
 
 def test_summarize_names_every_key_compactly():

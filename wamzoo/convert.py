@@ -30,6 +30,11 @@ statistics the :class:`~wamzoo.normalize.Normalizer` stores (those a mode does n
 upstream release lacks them, are stored as NaN, so a policy can never silently use invented
 values). :func:`read_json` and :func:`read_safetensors` read upstream files with clear errors
 (pickles: :func:`wamzoo.hub.load_upstream_pickle`, weights-only).
+
+Formats several plugins meet are here too: Wan2.2 / DiffSynth weight names (:data:`WAN_BLOCK`,
+:data:`WAN_EMBED`, :meth:`StateMap.wan_blocks`), the checkpoint payload and statistics file of the
+Fast-WAM code base that AHA-WAM builds on (:func:`read_mot_payload`, :func:`linear_normalizer_stats`)
+and the DiffSynth RoPE split (:func:`check_diffsynth_rope`).
 """
 
 from __future__ import annotations
@@ -150,6 +155,23 @@ class StateMap:
         if not reason:
             raise ValueError("a dropped key needs a reason (it is reported with the conversion)")
         self.rules.append(Rule(re.compile(pattern), (), None, reason))
+        return self
+
+    def wan_blocks(self, src_block: str, dst_blocks: str) -> "StateMap":
+        """Rules for transformer blocks in Wan2.2 / DiffSynth naming (:data:`WAN_BLOCK`).
+
+        ``src_block`` is a regex of a block's key prefix with one group, the layer index (e.g.
+        ``r"mot\\.mixtures\\.video\\.blocks\\.(\\d+)\\."``); ``dst_blocks`` the wamzoo prefix of
+        the block list (``"world_model.dit.blocks."``).
+        """
+        for src, dst in WAN_BLOCK:
+            self.rename(rf"{src_block}{re.escape(src)}\.(weight|bias)", rf"{dst_blocks}\1.{dst}.\2")
+        return self.rename(rf"{src_block}modulation", rf"{dst_blocks}\1.scale_shift_table")
+
+    def wan_embeddings(self, src_prefix: str, dst_prefix: str) -> "StateMap":
+        """Rules for a Wan model's text/time embeddings (:data:`WAN_EMBED`) under the literal ``src_prefix``."""
+        for src, dst in WAN_EMBED:
+            self.rename(rf"{re.escape(src_prefix + src)}\.(weight|bias)", rf"{dst_prefix}{dst}.\1")
         return self
 
     def extend(self, other: "StateMap") -> "StateMap":
@@ -292,6 +314,115 @@ def need_file(files: Mapping[str, Path], name: str, converter: str) -> Path:
     if name not in files:
         raise LoadError(f"converter {converter!r} needs the file {name!r}; got {sorted(files)}")
     return Path(files[name])
+
+
+# -- upstream formats shared by several plugins ------------------------------------------------
+#: A transformer block in the naming of Wan2.2's ``WanAttentionBlock`` (also DiffSynth's ``DiTBlock``,
+#: used by the Fast-WAM, AHA-WAM and X-WAM code) -> diffusers ``WanTransformerBlock`` = wamzoo
+#: ``DiTBlock``. ``norm3`` is the affine cross-attention LayerNorm there and ``norm2`` here; the
+#: affine-free ``norm1`` / ``norm2`` (before self-attention / FFN) have no weights. ``modulation``
+#: ``[1, 6, D]`` -> ``scale_shift_table`` (same order: shift, scale, gate for attention, then FFN).
+WAN_BLOCK = (("self_attn.q", "attn1.to_q"), ("self_attn.k", "attn1.to_k"), ("self_attn.v", "attn1.to_v"),
+             ("self_attn.o", "attn1.to_out.0"), ("self_attn.norm_q", "attn1.norm_q"),
+             ("self_attn.norm_k", "attn1.norm_k"),
+             ("cross_attn.q", "attn2.to_q"), ("cross_attn.k", "attn2.to_k"), ("cross_attn.v", "attn2.to_v"),
+             ("cross_attn.o", "attn2.to_out.0"), ("cross_attn.norm_q", "attn2.norm_q"),
+             ("cross_attn.norm_k", "attn2.norm_k"),
+             ("norm3", "norm2"), ("ffn.0", "ffn.net.0.proj"), ("ffn.2", "ffn.net.2"))
+
+#: A Wan model's embeddings -> diffusers ``WanTimeTextImageEmbedding`` (wamzoo ``TimeTextEmbedding``).
+#: (A video model's ``patch_embedding`` keeps its name; ``head.head`` / ``head.modulation`` become
+#: ``proj_out`` / ``scale_shift_table``.)
+WAN_EMBED = (("text_embedding.0", "condition_embedder.text_embedder.linear_1"),
+             ("text_embedding.2", "condition_embedder.text_embedder.linear_2"),
+             ("time_embedding.0", "condition_embedder.time_embedder.linear_1"),
+             ("time_embedding.2", "condition_embedder.time_embedder.linear_2"),
+             ("time_projection.1", "condition_embedder.time_proj"))
+
+
+def check_diffsynth_rope(head_dim: int, source: str) -> None:
+    """DiffSynth's ``precompute_freqs_cis_3d`` splits a head into ``(d - 2(d//3), d//3, d//3)`` RoPE
+    channels (frame, height, width), Wan2.2 / diffusers / wamzoo into ``(d - 4(d//6), 2(d//6), 2(d//6))``.
+    They agree for d = 128 (the released models), not for every d; refuse the others."""
+    if head_dim // 3 != 2 * (head_dim // 6):
+        raise LoadError(f"{source}: head_dim {head_dim} splits RoPE channels differently in the upstream code"
+                        f" ({head_dim // 3} per spatial axis) and in wamzoo ({2 * (head_dim // 6)}); such a"
+                        " checkpoint cannot be represented")
+
+
+def read_mot_payload(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """A checkpoint written by ``save_checkpoint`` of the Fast-WAM code base (Fast-WAM, AHA-WAM):
+    ``{"mot": MoT.state_dict(), "proprio_encoder": ..., "step", "torch_dtype"[, "optimizer"]}``,
+    read weights-only. Returns the flat state (``mot.<key>``, ``proprio_encoder.<key>``; any other
+    top-level entry is kept so that it is reported as not consumed), the metadata and the dropped
+    entries (the optimizer state)."""
+    from wamzoo.hub import load_upstream_pickle
+
+    payload = load_upstream_pickle(path)
+    name = Path(path).name
+    if not isinstance(payload, Mapping) or "mot" not in payload:
+        raise LoadError(f"{name}: expected the dict written by save_checkpoint with a 'mot' entry, got"
+                        f" {type(payload).__name__} {sorted(payload) if isinstance(payload, Mapping) else ''}")
+    state: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    dropped: dict[str, str] = {}
+    for key, value in payload.items():
+        if key in ("mot", "proprio_encoder") and isinstance(value, Mapping):
+            state.update({f"{key}.{k}": v for k, v in value.items()})
+        elif key in ("step", "torch_dtype"):
+            meta[key] = value if value is None or isinstance(value, (int, float, str)) else str(value)
+        elif key == "optimizer":
+            dropped[key] = "optimizer state (training only)"
+        else:
+            state[key] = value
+    return state, meta, dropped
+
+
+#: ``norm_default_mode`` of the Fast-WAM code base's ``LinearNormalizer`` -> wamzoo mode.
+LINEAR_NORMALIZER_MODES = {"min/max": "min_max", "q01/q99": "quantile", "z-score": "mean_std"}
+_RANGE_TOL, _STD_REG = 1e-4, 1e-8  # SingleFieldLinearNormalizer.range_tol / std_reg
+
+
+def linear_normalizer_stats(raw: Mapping[str, Any], mode: str, source: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """wamzoo statistics and modes reproducing the Fast-WAM code base's ``LinearNormalizer``
+    (Fast-WAM, AHA-WAM) from its ``dataset_stats.json``.
+
+    The file holds ``{"action"|"state": {key: {"global_<s>", "stepwise_<s>"}}, "num_episodes",
+    "num_transition"}``; the ``global_*`` statistics are used (``use_stepwise_action_norm: false``).
+    The code's affine is kept exactly: in ``min/max`` / ``q01/q99`` a dimension whose range is below
+    1e-4 maps to ``x - lo`` (stored as ``[lo - 1, lo + 1]``); ``z-score`` divides by ``std + 1e-8``
+    (stored as that std). Its clamp of normalised values to [-5, 5] is not represented.
+    """
+    if mode not in LINEAR_NORMALIZER_MODES:
+        raise LoadError(f"{source}: normalisation mode {mode!r} cannot be represented; wamzoo reproduces"
+                        f" {', '.join(LINEAR_NORMALIZER_MODES)}")
+    extra = sorted(set(raw) - {"action", "state", "num_episodes", "num_transition"})
+    if extra:
+        raise LoadError(f"{source}: unknown entries {extra} in the statistics file")
+    wmode = LINEAR_NORMALIZER_MODES[mode]
+    stats, modes = {}, {}
+    for group in ("action", "state"):
+        entries = raw.get(group)
+        if not isinstance(entries, Mapping) or len(entries) != 1:
+            raise LoadError(f"{source}: expected one merged {group!r} key in the statistics (the released"
+                            f" configs merge one 'default' key), got {list(entries or {})}")
+        (key, entry), = entries.items()
+        unknown = sorted(k for k in entry if not re.fullmatch(r"(global|stepwise)_(min|max|mean|std|q01|q99)", k))
+        if unknown:
+            raise LoadError(f"{source}: unknown statistics {unknown} for {group}.{key}")
+        s = {k[len("global_"):]: torch.as_tensor(v, dtype=torch.float64) for k, v in entry.items()
+             if k.startswith("global_")}
+        if wmode in ("min_max", "quantile"):
+            lo_k, hi_k = ("min", "max") if wmode == "min_max" else ("q01", "q99")
+            if lo_k in s and hi_k in s:
+                flat = (s[hi_k] - s[lo_k]) < _RANGE_TOL
+                s[hi_k] = torch.where(flat, s[lo_k] + 1.0, s[hi_k])
+                s[lo_k] = torch.where(flat, s[lo_k] - 1.0, s[lo_k])
+        elif "std" in s:
+            s["std"] = s["std"] + _STD_REG
+        stats[group] = complete_stats({k: v.tolist() for k, v in s.items()}, wmode, f"{source} {group}")
+        modes[group] = wmode
+    return stats, modes
 
 
 # -- reporting -------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ Wan2.2-TI2V-5B DiT, and ``mixtures.action``, the ``ActionDiT``) plus a ``proprio
   ``policy_postprocessor.json`` with the (un)normaliser statistics in the safetensors files they
   name (flat ``"observation.state.mean"``, ``"action.std"``, ...).
 
-Weight names (the code's DiffSynth/Wan2.2 names -> wamzoo = diffusers ``WanTransformer3DModel``):
+Weight names (the code's DiffSynth/Wan2.2 names -> wamzoo = diffusers ``WanTransformer3DModel``; the
+block and embedding rules are the shared :data:`wamzoo.convert.WAN_BLOCK` / ``WAN_EMBED``):
 
 ======================================  ==================================================
 upstream (per expert)                   wamzoo (``world_model.dit.`` / ``action_expert.dit.``)
@@ -63,7 +64,10 @@ What else carries over:
   ``observation.images.*`` keys, each resized to ``(H, W / n)`` of ``image_size``, side by side.
   Resizing is bilinear with antialiasing (the deploy code uses PIL bilinear).
 - The VAE is not in the releases: the codec is ``WanVAECodec(pretrained=
-  "Wan-AI/Wan2.2-TI2V-5B-Diffusers", subfolder="vae")`` (option ``codec``).
+  "Wan-AI/Wan2.2-TI2V-5B-Diffusers", subfolder="vae")`` (option ``codec``), diffusers' conversion
+  of the Wan2.2 VAE the code loads from ``Wan-AI/Wan2.2-TI2V-5B`` (DiffSynth's ``WanVideoVAE38``;
+  LeRobot uses the same diffusers VAE). Latents are normalised by the VAE's ``latents_mean/std``
+  as in the code.
 - Inference: first-frame-causal MoT; the video expert runs once over the clean current frame
   (t = 0, cached K/V), then ``num_inference_steps`` (10) Euler steps of the action expert on
   ``phi(linspace(1, 0, n + 1))`` with shift 5 (LeRobot: ``sigma_shift`` or
@@ -82,6 +86,8 @@ What cannot be represented (kept in ``policy.config["upstream"]`` where it is a 
   and LeRobot ``toggle_action_dimensions``), the executed steps per chunk (``replan_steps`` 10 /
   24, LeRobot ``n_action_steps``), LeRobot's fixed ``inference_seed`` (wamzoo draws noise from the
   generator given to ``predict_action``). These are the evaluator's business.
+- A ``head_dim`` for which DiffSynth splits the RoPE channels differently from Wan2.2 / wamzoo
+  (not the released 128) is refused (:func:`wamzoo.convert.check_diffsynth_rope`).
 - Only the default ("uncond", first-frame-causal) variant is released; a ``video_attention_mask_mode``
   other than ``first_frame_causal`` or an action-conditioned video DiT is refused.
 """
@@ -94,29 +100,15 @@ from typing import Any, Mapping
 
 import torch
 
-from wamzoo.convert import (PROVIDED, Converted, StateMap, build_policy, complete_stats, need_file, read_json,
-                            read_safetensors)
+from wamzoo.convert import (PROVIDED, Converted, StateMap, build_policy, check_diffsynth_rope, complete_stats,
+                            linear_normalizer_stats, need_file, read_json, read_mot_payload, read_safetensors)
 from wamzoo.errors import LoadError
 
 from wamzoo_fast_wam.pretrained import LEROBOT, RELEASE
 
 WAN_VAE = {"name": "wan-vae", "pretrained": "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "subfolder": "vae"}
 
-#: One upstream transformer block (DiffSynth / Wan2.2 ``WanAttentionBlock``) -> wamzoo ``DiTBlock``.
-BLOCK = (("self_attn.q", "attn1.to_q"), ("self_attn.k", "attn1.to_k"), ("self_attn.v", "attn1.to_v"),
-         ("self_attn.o", "attn1.to_out.0"), ("self_attn.norm_q", "attn1.norm_q"),
-         ("self_attn.norm_k", "attn1.norm_k"),
-         ("cross_attn.q", "attn2.to_q"), ("cross_attn.k", "attn2.to_k"), ("cross_attn.v", "attn2.to_v"),
-         ("cross_attn.o", "attn2.to_out.0"), ("cross_attn.norm_q", "attn2.norm_q"),
-         ("cross_attn.norm_k", "attn2.norm_k"),
-         ("norm3", "norm2"), ("ffn.0", "ffn.net.0.proj"), ("ffn.2", "ffn.net.2"))
-
-#: Expert-level modules (outside the blocks).
-EMBED = (("text_embedding.0", "condition_embedder.text_embedder.linear_1"),
-         ("text_embedding.2", "condition_embedder.text_embedder.linear_2"),
-         ("time_embedding.0", "condition_embedder.time_embedder.linear_1"),
-         ("time_embedding.2", "condition_embedder.time_embedder.linear_2"),
-         ("time_projection.1", "condition_embedder.time_proj"))
+#: Expert-level modules besides the Wan embeddings (:data:`wamzoo.convert.WAN_EMBED`).
 VIDEO_ONLY = (("patch_embedding", "patch_embedding"), ("head.head", "proj_out"))
 ACTION_ONLY = (("action_encoder", "action_encoder"), ("head", "head"))
 TARGET = {"video": "world_model.dit.", "action": "action_expert.dit."}
@@ -132,11 +124,10 @@ def fast_wam_map(name: str, expert_prefix: Mapping[str, str], block_prefixes: Ma
     m = StateMap(name)
     for expert, dst in TARGET.items():
         for block in block_prefixes[expert]:
-            for src, tgt in BLOCK:
-                m.rename(rf"{block}{re.escape(src)}\.(weight|bias)", rf"{dst}blocks.\1.{tgt}.\2")
-            m.rename(rf"{block}modulation", rf"{dst}blocks.\1.scale_shift_table")
+            m.wan_blocks(block, f"{dst}blocks.")
+        m.wan_embeddings(expert_prefix[expert], dst)
         src_prefix = re.escape(expert_prefix[expert])
-        for src, tgt in EMBED + (VIDEO_ONLY if expert == "video" else ACTION_ONLY):
+        for src, tgt in VIDEO_ONLY if expert == "video" else ACTION_ONLY:
             m.rename(rf"{src_prefix}{re.escape(src)}\.(weight|bias)", rf"{dst}{tgt}.\1")
         if expert == "video":
             m.rename(rf"{src_prefix}head\.modulation", rf"{dst}scale_shift_table")
@@ -210,54 +201,7 @@ def policy_section(sizes: Mapping[str, Any], codec: Mapping[str, Any] | None, la
     return policy
 
 
-def _rope_check(head_dim: int, source: str) -> None:
-    # DiffSynth splits head_dim into (d - 2(d//3), d//3, d//3) RoPE channels; Wan2.2 / diffusers /
-    # wamzoo into (d - 4(d//6), 2(d//6), 2(d//6)). They agree for d = 128, not for every d.
-    if head_dim // 3 != 2 * (head_dim // 6):
-        raise LoadError(f"{source}: head_dim {head_dim} splits RoPE channels differently in the Fast-WAM code"
-                        f" ({head_dim // 3} per spatial axis) and in wamzoo ({2 * (head_dim // 6)}); such a"
-                        " checkpoint cannot be represented")
-
-
 # -- statistics ------------------------------------------------------------------------------
-RELEASE_MODES = {"min/max": "min_max", "q01/q99": "quantile", "z-score": "mean_std"}
-_RANGE_TOL, _STD_REG = 1e-4, 1e-8  # the code's SingleFieldLinearNormalizer
-
-
-def release_stats(raw: Mapping[str, Any], mode: str, source: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """wamzoo statistics and modes reproducing the code's ``LinearNormalizer`` over ``raw``."""
-    if mode not in RELEASE_MODES:
-        raise LoadError(f"{source}: normalisation mode {mode!r} cannot be represented; wamzoo reproduces"
-                        f" {', '.join(RELEASE_MODES)}")
-    extra = sorted(set(raw) - {"action", "state", "num_episodes", "num_transition"})
-    if extra:
-        raise LoadError(f"{source}: unknown entries {extra} in the statistics file")
-    wmode = RELEASE_MODES[mode]
-    stats, modes = {}, {}
-    for group in ("action", "state"):
-        entries = raw.get(group)
-        if not isinstance(entries, Mapping) or len(entries) != 1:
-            raise LoadError(f"{source}: expected one merged {group!r} key in the statistics (the released"
-                            f" configs merge one 'default' key), got {list(entries or {})}")
-        (key, entry), = entries.items()
-        unknown = sorted(k for k in entry if not re.fullmatch(r"(global|stepwise)_(min|max|mean|std|q01|q99)", k))
-        if unknown:
-            raise LoadError(f"{source}: unknown statistics {unknown} for {group}.{key}")
-        s = {k[len("global_"):]: torch.as_tensor(v, dtype=torch.float64) for k, v in entry.items()
-             if k.startswith("global_")}
-        if wmode in ("min_max", "quantile"):
-            lo_k, hi_k = ("min", "max") if wmode == "min_max" else ("q01", "q99")
-            if lo_k in s and hi_k in s:
-                flat = (s[hi_k] - s[lo_k]) < _RANGE_TOL  # the code maps these to x - lo
-                s[hi_k] = torch.where(flat, s[lo_k] + 1.0, s[hi_k])
-                s[lo_k] = torch.where(flat, s[lo_k] - 1.0, s[lo_k])
-        elif "std" in s:
-            s["std"] = s["std"] + _STD_REG
-        stats[group] = complete_stats({k: v.tolist() for k, v in s.items()}, wmode, f"{source} {group}")
-        modes[group] = wmode
-    return stats, modes
-
-
 LEROBOT_MODES = {"MEAN_STD": "mean_std", "MIN_MAX": "min_max", "QUANTILES": "quantile", "IDENTITY": "identity"}
 
 
@@ -279,31 +223,15 @@ def convert_release(files: Mapping[str, Path], *, checkpoint: str, stats_file: s
         steps: Euler steps of the action expert (``eval_num_inference_steps``).
         codec: codec config (default: the Wan2.2 VAE from ``Wan-AI/Wan2.2-TI2V-5B-Diffusers``).
     """
-    from wamzoo.hub import load_upstream_pickle
     from wamzoo.policy import DataInfo
 
     ckpt = need_file(files, checkpoint, RELEASE)
     source = ckpt.name
-    payload = load_upstream_pickle(ckpt)
-    if not isinstance(payload, Mapping) or "mot" not in payload:
-        raise LoadError(f"{source}: expected the dict written by FastWAM.save_checkpoint with a 'mot' entry,"
-                        f" got {type(payload).__name__} {sorted(payload) if isinstance(payload, Mapping) else ''}")
-    state: dict[str, Any] = {}
-    meta: dict[str, Any] = {}
-    dropped: dict[str, str] = {}
-    for key, value in payload.items():
-        if key in ("mot", "proprio_encoder") and isinstance(value, Mapping):
-            state.update({f"{key}.{k}": v for k, v in value.items()})
-        elif key in ("step", "torch_dtype"):
-            meta[key] = value if value is None or isinstance(value, (int, float, str)) else str(value)
-        elif key == "optimizer":
-            dropped[key] = "optimizer state (training only)"
-        else:
-            state[key] = value  # no rule matches: reported as not consumed
+    state, meta, dropped = read_mot_payload(ckpt)
     sizes = sizes_from_weights(state, "mot.mixtures.video.", "mot.mixtures.action.",
                                "mot.mixtures.{expert}.blocks.{i}.", "proprio_encoder.", num_heads, source)
-    _rope_check(sizes["world_model"]["head_dim"], source)
-    stats, modes = release_stats(read_json(need_file(files, stats_file, RELEASE)), norm_mode, stats_file)
+    check_diffsynth_rope(sizes["world_model"]["head_dim"], source)
+    stats, modes = linear_normalizer_stats(read_json(need_file(files, stats_file, RELEASE)), norm_mode, stats_file)
     info = DataInfo(action_dim=sizes["action_dim"], state_dim=sizes["state_dim"], num_views=len(cameras),
                     height=int(camera_size[0]), width=int(camera_size[1]), horizon=int(horizon), n_obs=1,
                     n_future=int(frames) - 1, frame_stride=int(frame_stride), cameras=list(cameras), stats=stats)
