@@ -352,10 +352,12 @@ def check_diffsynth_rope(head_dim: int, source: str) -> None:
 
 def read_mot_payload(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """A checkpoint written by ``save_checkpoint`` of the Fast-WAM code base (Fast-WAM, AHA-WAM):
-    ``{"mot": MoT.state_dict(), "proprio_encoder": ..., "step", "torch_dtype"[, "optimizer"]}``,
-    read weights-only. Returns the flat state (``mot.<key>``, ``proprio_encoder.<key>``; any other
-    top-level entry is kept so that it is reported as not consumed), the metadata and the dropped
-    entries (the optimizer state)."""
+    ``{"mot": MoT.state_dict(), "proprio_encoder": ..., "step", "torch_dtype"[, "optimizer"]}``
+    (AHA-WAM adds ``action_obs_visual_proj`` and ``chunk_obs_query_encoder`` state dicts), read
+    weights-only. Returns the flat state (``<entry>.<key>`` for every state-dict entry, e.g.
+    ``mot.mixtures.video.blocks.0.self_attn.q.weight``; any other entry is kept under its own name so
+    that it is reported as not consumed unless a rule takes it), the metadata (``step``,
+    ``torch_dtype``) and the dropped entries (the optimizer state)."""
     from wamzoo.hub import load_upstream_pickle
 
     payload = load_upstream_pickle(path)
@@ -367,12 +369,12 @@ def read_mot_payload(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     meta: dict[str, Any] = {}
     dropped: dict[str, str] = {}
     for key, value in payload.items():
-        if key in ("mot", "proprio_encoder") and isinstance(value, Mapping):
+        if key == "optimizer":
+            dropped[key] = "optimizer state (training only)"
+        elif isinstance(value, Mapping):
             state.update({f"{key}.{k}": v for k, v in value.items()})
         elif key in ("step", "torch_dtype"):
             meta[key] = value if value is None or isinstance(value, (int, float, str)) else str(value)
-        elif key == "optimizer":
-            dropped[key] = "optimizer state (training only)"
         else:
             state[key] = value
     return state, meta, dropped
