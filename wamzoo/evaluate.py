@@ -11,7 +11,9 @@ frames ``frame_stride`` apart, proprio state, task id) and its predicted chunk i
 ``success`` flag is raised within ``max_steps`` steps.
 
 Reported per task: success rate, mean steps to success, policy latency per chunk, and control
-frequency (actions per second end to end: rendering, policy and physics). Episodes run in worker
+frequency (actions per second end to end: rendering, policy and physics). A coupling that times its
+own parts (``timing_stats()``, e.g. AHA-WAM's executor per chunk and planner per refresh) has
+them averaged per task and printed under the table. Episodes run in worker
 processes that each load the policy from its reference; an in-memory policy or ``workers=0``
 runs inline. ``video_dir`` gets one MP4 per episode (GIF if ffmpeg is unavailable): the camera
 views, and below them the policy's predicted frames when it predicts video.
@@ -49,6 +51,7 @@ class EpisodeResult:
     policy_s: float             # time inside the policy
     wall_s: float               # whole episode, end to end
     video: str | None = None
+    timing: dict[str, float] | None = None  # the coupling's own timings (``timing_stats()``), if it has them
 
 
 # -- agents: what chooses actions --------------------------------------------------------------
@@ -107,6 +110,11 @@ class PolicyAgent:
                      task_id=torch.tensor([self.task_id]), intrinsics=t(now["intrinsics"]),
                      extrinsics=t(now["extrinsics"]))
 
+    def timing(self) -> dict[str, float] | None:
+        """The coupling's timings of this episode (``timing_stats()``), if it reports any."""
+        stats = getattr(self.policy.coupling, "timing_stats", None)
+        return None if stats is None else {k: float(v) for k, v in stats().items()}
+
     def act(self, decode: bool) -> tuple[np.ndarray, np.ndarray | None]:
         out = self.policy.predict(self.batch(), generator=self.generator, decode=decode)
         frames = out.get("frames")
@@ -154,7 +162,8 @@ class Runner:
                     video.append(_panel(obs["rgb"], predicted, k + 1, agent.frame_stride))
                 if success or truncated:
                     break
-        result = EpisodeResult(task, seed, success, steps, chunks, policy_s, time.perf_counter() - t0)
+        result = EpisodeResult(task, seed, success, steps, chunks, policy_s, time.perf_counter() - t0,
+                               timing=getattr(agent, "timing", lambda: None)())
         if record:
             result.video = write_video(Path(self.video_dir) / f"{task}_{seed}_{'ok' if success else 'fail'}", video)
         return result
@@ -291,6 +300,9 @@ def report(results: list[EpisodeResult], tasks: list[str], suite: str | None, se
             "policy_latency_ms": 1000 * sum(r.policy_s for r in rs) / max(chunks, 1),
             "control_hz": sum(r.steps for r in rs) / max(sum(r.wall_s for r in rs), 1e-9),
         }
+        timed = [r.timing for r in rs if r.timing]
+        if timed:
+            per_task[t]["timing"] = {k: float(np.nanmean([d[k] for d in timed if k in d])) for k in timed[0]}
     rates = [v["success_rate"] for v in per_task.values()]
     steps = sum(r.steps for r in results)
     out = {"suite": suite, "tasks": per_task, "mean_success_rate": float(np.mean(rates)), **meta, "seeds": seeds,
@@ -321,6 +333,9 @@ def print_report(rep: dict, console) -> None:
     console.print(table)
     console.print(f"{rep['env_steps_per_s']:.0f} env steps/s, {rep['episodes_per_min']:.1f} episodes/min"
                   f" ({rep['workers']} workers, {rep['wall_s']:.0f} s)")
+    for name, t in rep["tasks"].items():
+        if t.get("timing"):
+            console.print(f"{name} timings: " + ", ".join(f"{k} {v:.1f}" for k, v in t["timing"].items()))
 
 
 def evaluate_from_args(args) -> int:
