@@ -1,0 +1,53 @@
+"""The planner's rolling memory: incremental refreshes reproduce the per-frame causal window, and the
+oldest frame is dropped."""
+
+import torch
+
+from wamzoo.interfaces import Stream
+from wamzoo.nn.rope import apply_rope, rope_angles_3d
+
+
+def _frames(policy, batch):
+    streams, cond = policy.build_streams(batch, train=True)
+    return streams["video"], cond
+
+
+def test_incremental_refreshes_equal_the_training_window(aha_wam):
+    policy, batch = aha_wam()
+    planner = policy.world_model.eval()
+    video, cond = _frames(policy, batch)
+    n_obs = planner.history + 1
+    window = Stream(x=video.x[:, :n_obs], cond=video.cond[:, :n_obs], t=torch.zeros(video.cond[:, :n_obs].shape))
+    with torch.no_grad():
+        _, keys, values = policy.coupling.planner_pass(planner, {"video": window}, cond)
+        planner.reset()
+        for f in range(n_obs):  # an episode from its start: frame f at step f * frame_stride
+            context = planner.refresh(video.x[:, f: f + 1], cond)
+    for layer in range(len(keys)):
+        torch.testing.assert_close(context.keys[layer], keys[layer], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(context.values[layer], values[layer], atol=1e-5, rtol=1e-5)
+
+
+def test_rolling_memory_drops_the_oldest_frame(aha_wam):
+    policy, batch = aha_wam()
+    planner = policy.world_model.eval()
+    video, cond = _frames(policy, batch)
+    N = planner.history
+    planner.reset()
+    contexts = [planner.refresh(video.x[:, i % video.units: i % video.units + 1], cond) for i in range(N + 3)]
+    memory = planner.memory
+    F = memory.tokens
+    assert len(memory) == N and memory.cache.num_tokens == N * F
+    dit = planner.dit
+    for layer in range(len(contexts[0].keys)):
+        values = memory.cache.values[layer].reshape(2, N, F, *memory.cache.values[layer].shape[2:])
+        keys = memory.cache.keys[layer].reshape(values.shape)
+        for j, context in enumerate(contexts[-N:]):  # the last N frames, oldest first
+            assert torch.equal(values[:, j], context.values[layer])
+            back = torch.tensor([[-(N - 1 - j) * planner.rope_frame_stride, 0.0, 0.0]])  # later refreshes moved it back
+            want = apply_rope(context.keys[layer], rope_angles_3d(back, dit.head_dim, dit.rope_theta))
+            torch.testing.assert_close(keys[:, j], want, atol=1e-5, rtol=1e-5)
+        for old in contexts[:-N]:
+            assert not any(torch.equal(values[:, j], old.values[layer]) for j in range(N))
+    slots = list(memory.slots)
+    assert len(set(slots)) == N and memory.next_slot() not in slots

@@ -1,0 +1,76 @@
+"""The asynchronous runtime: chunks keep coming while the planner refreshes in the background, the
+schedule (not thread timing) decides which context a chunk reads, and policies save and load."""
+
+import threading
+import time
+
+import torch
+
+from wamzoo.policy import WAMPolicy
+
+
+def _episode(policy, obs, calls: int, seed: int = 0) -> list[torch.Tensor]:
+    policy.reset()
+    return [policy.predict_action(obs, generator=torch.Generator().manual_seed(seed + i)) for i in range(calls)]
+
+
+def test_chunks_are_produced_while_the_planner_refreshes(aha_wam):
+    policy, batch = aha_wam(batch_size=1)
+    policy.eval()
+    planner, rt = policy.world_model, policy.coupling.runtime
+    events, slow = [], threading.Event()
+    real = planner.refresh
+
+    def slow_refresh(frame, cond, between_layers=None):
+        background = threading.current_thread() is not threading.main_thread()
+        events.append(("planner start", background, time.perf_counter()))
+        if background:
+            slow.wait(5.0)  # hold the refresh until the executor has produced a chunk meanwhile
+        out = real(frame, cond, between_layers)
+        events.append(("planner end", background, time.perf_counter()))
+        return out
+
+    planner.refresh = slow_refresh
+    obs = batch.observation()
+    policy.reset()
+    k = rt.refresh_every
+    for i in range(2 * k):
+        policy.predict_action(obs, generator=torch.Generator().manual_seed(i))
+        events.append(("chunk", i, time.perf_counter()))
+        if i == k + 1:
+            slow.set()
+    policy.predict_action(obs, generator=torch.Generator().manual_seed(9))  # adopts the background refresh
+    started = next(e[2] for e in events if e[:2] == ("planner start", True))
+    ended = next(e[2] for e in events if e[:2] == ("planner end", True))
+    chunks_meanwhile = [e[1] for e in events if e[0] == "chunk" and started < e[2] < ended]
+    assert chunks_meanwhile == list(range(k, 2 * k)), events  # chunks kept coming while the planner ran
+    assert rt.window_start == k and rt.history.chunks == k + 1
+    stats = policy.coupling.timing_stats()
+    assert stats["chunks"] == 2 * k + 1 and stats["refreshes"] == 2 and stats["executor_ms"] > 0
+
+
+def test_background_refresh_gives_the_schedules_actions(aha_wam):
+    policy, batch = aha_wam(batch_size=1)
+    policy.eval()
+    obs = batch.observation()
+    threaded = _episode(policy, obs, 7)
+    policy.coupling.runtime.background = False
+    inline = _episode(policy, obs, 7)
+    for a, b in zip(threaded, inline):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    policy.coupling.runtime.pipelined = False
+    sync = _episode(policy, obs, 7)
+    k = policy.coupling.runtime.refresh_every
+    assert all(torch.equal(a, b) for a, b in zip(inline[:k], sync[:k]))  # both start from the first frame's context
+    assert not any(torch.allclose(a, b) for a, b in zip(inline[k:], sync[k:]))  # then sync reads a newer one
+
+
+def test_save_and_load_round_trip(aha_wam, tmp_path):
+    policy, batch = aha_wam(batch_size=1)
+    policy.eval()
+    folder = policy.save_pretrained(tmp_path / "aha")
+    loaded = WAMPolicy.from_pretrained(str(folder))
+    obs = batch.observation()
+    for a, b in zip(_episode(policy, obs, 5), _episode(loaded, obs, 5)):
+        assert torch.equal(a, b)
+    assert type(loaded.coupling).__name__ == "AHAWAMCoupling" and loaded.action_expert.ovcr is not None

@@ -1,0 +1,42 @@
+"""AHA-WAM for wamzoo: an asynchronous world action model with a low-frequency world planner and a
+high-frequency action executor (the AHA-WAM paper; the release is readable in the fork
+Silvernoon/AHA-WAM at its first commit). Built on Fast-WAM's Mixture-of-Transformers: the planner
+is Fast-WAM's video expert, the executor Fast-WAM's ActionDiT (``wamzoo-fast-wam``).
+
+One file per mechanism:
+
+- :mod:`~wamzoo_aha_wam.planner` (``world_model`` ``aha-wam.planner``): per-frame causal video DiT
+  with a rolling key/value memory of the last history frames, exposing its layerwise context;
+- :mod:`~wamzoo_aha_wam.executor` (``action_expert`` ``aha-wam.executor``): action chunks, chunk-causal
+  teacher forcing, per-chunk times, the prior branch and the append-only action history;
+- :mod:`~wamzoo_aha_wam.ovcr`: learned queries edit the planner's keys/values per chunk, gated;
+- :mod:`~wamzoo_aha_wam.offsets`: horizon-adaptive planner/executor phase offsets in training;
+- :mod:`~wamzoo_aha_wam.runtime`: the asynchronous runtime (background planner, timing statistics);
+- :mod:`~wamzoo_aha_wam.coupling` (``coupling`` ``aha-wam.mot``): the two meet in one masked
+  attention per layer.
+
+Recipes: ``aha-wam``, ``aha-wam-no-ovcr``, ``aha-wam-no-offset`` (Meta-World, small), their
+``-tiny`` versions (synthetic data, tests) and ``aha-wam-paper`` (the released model's size).
+"""
+
+from pathlib import Path
+
+from wamzoo.hookspecs import hookimpl
+
+_TINY_PLANNER = {"latent_channels": 48, "dim": 32, "num_layers": 2, "num_heads": 2, "head_dim": 16,
+                 "context_dim": 16, "history": 2, "frame_stride": 8}
+_TINY_EXECUTOR = {"action_dim": 4, "horizon": 19, "dim": 16, "num_layers": 2, "num_heads": 2, "head_dim": 16,
+                  "context_dim": 16, "chunk_size": 4, "num_chunks": 4, "max_offset": 3, "state_dim": 4,
+                  "latent_channels": 48, "num_queries": 4}
+
+
+@hookimpl
+def register_components(register):
+    register("world_model", "aha-wam.planner", "wamzoo_aha_wam.planner:Planner", tiny=_TINY_PLANNER)
+    register("action_expert", "aha-wam.executor", "wamzoo_aha_wam.executor:Executor", tiny=_TINY_EXECUTOR)
+    register("coupling", "aha-wam.mot", "wamzoo_aha_wam.coupling:AHAWAMCoupling", tiny={"refresh_every": 2})
+
+
+@hookimpl
+def register_recipes(register):
+    register(Path(__file__).parent / "recipes")

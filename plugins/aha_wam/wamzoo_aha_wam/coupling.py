@@ -1,0 +1,212 @@
+"""AHA-WAM's coupling: Fast-WAM's Mixture-of-Transformers, split into a planner and an executor that
+meet through the planner's layerwise context (release: ``MoT.forward_prior_action_with_chunk_updated_kv``,
+``AHAWAMChunkBase._build_mot_attention_mask``, ``AHAWAM.prefill_video`` / ``infer_action_chunk``).
+
+Both experts keep their own blocks and share one masked attention per layer, as in Fast-WAM, with
+masks declared by rules (:data:`~wamzoo_aha_wam.planner.PER_FRAME_CAUSAL` and
+:data:`~wamzoo_aha_wam.executor.CHUNK_CAUSAL`). Video never attends to actions, so a pass is the
+planner over its tokens first, recording every layer's keys/values, then the executor over its
+tokens against the recorded context of the current frame, edited per chunk by OVCR: exactly the
+joint pass. Training: history frames run without gradient as a key/value prefix (as in the code),
+then the current and future frames, then all chunks of the window.
+
+Inference (one chunk per call, :mod:`wamzoo_aha_wam.runtime`): :meth:`prefill` obtains the planner
+context of the call (refreshing the rolling memory when due, possibly in a background thread),
+edits it for the chunk with the chunk-start observation, and joins the action history of the
+window; :meth:`step` runs only the noisy chunk against that cache; :meth:`finish` appends the clean
+chunk to the history with one more executor pass.
+
+>>> import wamzoo
+>>> coupling = wamzoo.create("coupling", "aha-wam.mot", refresh_every=2)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from wamzoo.couplings import MoTCoupling, needed_tokens
+from wamzoo.nn.attention import KVCache
+from wamzoo.nn.mot import assign_indices, run_layers
+
+from wamzoo_aha_wam.executor import CHUNK, CHUNK_CAUSAL, OBS, STATE, ActionHistory, Executor
+from wamzoo_aha_wam.planner import PER_FRAME_CAUSAL, Planner, PlannerContext
+from wamzoo_aha_wam.runtime import Executed, Runtime
+
+
+@dataclass
+class ChunkContext:
+    """What a call's denoising steps read: the chunk's planner context and the window's history."""
+
+    cache: KVCache
+    chunk: int
+    context: PlannerContext
+
+
+def joined(*caches: KVCache) -> KVCache:
+    """One cache holding every layer's keys/values of ``caches`` (in order)."""
+    out = KVCache()
+    for cache in caches:
+        for layer in cache.keys:
+            out.append(layer, cache.keys[layer], cache.values[layer], cache.index[layer])
+    return out
+
+
+class AHAWAMCoupling(MoTCoupling):
+    """AHA-WAM's planner/executor coupling (see module doc).
+
+    Args:
+        refresh_every: chunks between planner refreshes at inference (paper: 2); the data's
+            ``frame_stride`` must equal ``refresh_every * chunk_size`` steps.
+        pipelined: adopt each refresh ``refresh_every`` chunks after its frame (asynchronous
+            schedule); ``False`` refreshes synchronously before the chunk.
+        background: compute pipelined refreshes in a background thread.
+        grad_checkpoint: recompute each layer in the backward pass.
+    """
+
+    def __init__(self, refresh_every: int = 2, pipelined: bool = True, background: bool = True,
+                 grad_checkpoint: bool = False):
+        super().__init__({**PER_FRAME_CAUSAL, **CHUNK_CAUSAL}, grad_checkpoint)
+        self.runtime = Runtime(refresh_every, pipelined, background)
+
+    @staticmethod
+    def _check(planner: Planner, executor: Executor) -> int:
+        shapes = {(len(m.dit.blocks), m.dit.num_heads, m.dit.head_dim) for m in (planner, executor)}
+        if len(shapes) > 1:
+            raise ValueError(f"the planner and the executor must share layers and heads x head_dim for one attention"
+                             f" per layer, got {sorted(shapes)}")
+        return len(planner.dit.blocks)
+
+    # -- training ---------------------------------------------------------------------------------
+    def planner_pass(self, planner: Planner, streams, cond) -> tuple[dict, list, list]:
+        """The planner over its window: video velocities (if needed) and the current frame's per-layer K/V."""
+        video = streams["video"]
+        vset = planner.token_set(video, "video", cond)
+        groups = assign_indices([vset])
+        mask = self.rules.build(groups, device=vset.x.device)
+        kinds = torch.cat([torch.full((g.size,), ("hist", "cond", "future").index(g.name.split(".")[-1]))
+                           for g in groups]).to(mask.device)
+        layers = len(planner.dit.blocks)
+        prefix = None
+        if bool((kinds == 0).any()):
+            prefix = KVCache()
+            with torch.no_grad():
+                run_layers([vset.select(kinds == 0)], mask, layers, record=prefix)
+        run = (kinds > 0) if video.needed else (kinds == 1)
+        record = KVCache()
+        h = run_layers([vset.select(run)], mask, layers, cache=prefix, record=record,
+                       grad_checkpoint=self.grad_checkpoint and self.training)[0]
+        out = {}
+        if video.needed:
+            full = h.new_zeros(vset.x.shape)
+            full[:, run] = h
+            out = planner.head([vset], [full], streams)
+        current = vset.index[kinds == 1]
+        keys, values = [], []
+        for layer in range(layers):
+            sel = torch.isin(record.index[layer], current)
+            keys.append(record.keys[layer][:, sel])
+            values.append(record.values[layer][:, sel])
+        return out, keys, values
+
+    def executor_pass(self, executor: Executor, streams, cond, keys: list, values: list) -> dict:
+        """Every chunk of the window (teacher-forced and prior branches) against the planner context."""
+        wanted = {k for k in ("action", "action_prior") if k in streams and streams[k].needed}
+        if not wanted:
+            return {}
+        context = executor.read_context(keys, values, list(range(executor.num_chunks)), cond.extras.get(OBS),
+                                        cond.extras.get(STATE))
+        sets = executor.embed(streams, cond)
+        groups, mask = executor.layout.mask(self.rules, keys[0].shape[1], keys[0].device)
+        run = needed_tokens(mask, self._seeds(groups, wanted, mask.device))
+        return self._run(None, executor, sets, 0, mask, len(keys), run, wanted, streams, cache=context)
+
+    def forward(self, world_model, action_expert, streams, cond):
+        self._check(world_model, action_expert)
+        out, keys, values = self.planner_pass(world_model, streams, cond)
+        out.update(self.executor_pass(action_expert, streams, cond, keys, values))
+        return out
+
+    # -- inference --------------------------------------------------------------------------------
+    def _append_chunk(self, ex: Executor, history: ActionHistory, context: PlannerContext, c: int,
+                      done: Executed, cond, layers: int) -> None:
+        """One clean executor pass over chunk ``c``; its keys/values join ``history``."""
+        ctx = ex.read_context(context.keys, context.values, [c], done.observation, done.state)
+        proprio = ex.proprio_tokens(done.state)
+        text, text_mask = ex.context_for(cond, None if proprio is None else proprio[:, 0])
+        t = torch.zeros(done.actions.shape[:2], device=done.actions.device)
+        ts = ex.chunk_set(c, {"clean": (done.actions, t)}, text, text_mask)
+        _, mask = ex.layout.mask(self.rules, context.keys[0].shape[1], done.actions.device)
+        record = KVCache()
+        run_layers([ts], mask, layers, cache=joined(ctx, history.cache), record=record)
+        history.append(record)
+
+    def prefill(self, world_model, action_expert, streams, cond, active):
+        planner, ex = world_model, action_expert
+        layers = self._check(planner, ex)
+        rt = self.runtime
+        if planner.frame_stride != rt.refresh_every * ex.chunk_size:
+            raise ValueError(f"the planner's history frames are {planner.frame_stride} steps apart (data.frame_stride)"
+                             f" but it is refreshed every {rt.refresh_every} chunks of {ex.chunk_size} steps; make"
+                             " them equal so the rolling memory holds what training showed")
+        if rt.pipelined and ex.reads_history and ex.num_chunks < 2 * rt.refresh_every:
+            raise ValueError(f"a pipelined refresh every {rt.refresh_every} chunks serves chunks up to"
+                             f" {2 * rt.refresh_every - 1} of a window; the executor's window has {ex.num_chunks}")
+        video = streams["video"]
+        n_obs = int(video.cond[0].sum())
+        frame = video.x[:, n_obs - 1: n_obs]
+
+        def refresh(between_layers):
+            return planner.refresh(frame, cond, between_layers)
+
+        def rebuild(context: PlannerContext, executed: list[Executed]) -> ActionHistory:
+            history = ActionHistory()
+            if ex.reads_history:
+                for c, done in enumerate(executed):
+                    self._append_chunk(ex, history, context, c, done, cond, layers)
+            return history
+
+        context, c = rt.begin(refresh, rebuild)
+        if c >= ex.num_chunks:
+            raise ValueError(f"chunk {c} of a planner window of {ex.num_chunks} chunks; refresh the planner more often")
+        cond.extras[CHUNK] = c
+        cache = ex.read_context(context.keys, context.values, [c], cond.extras.get(OBS), cond.extras.get(STATE))
+        if ex.reads_history:
+            cache = joined(cache, rt.history.cache)
+        return ChunkContext(cache, c, context)
+
+    def step(self, world_model, action_expert, streams, cond, active, context):
+        if context is None:  # no prefill: the uncached reference path does not exist for one chunk
+            raise ValueError("AHA-WAM's executor runs against its prefilled chunk context")
+        sets = action_expert.embed(streams, cond)
+        groups, mask = action_expert.layout.mask(self.rules, context.context.keys[0].shape[1], sets[0].x.device)
+        run = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
+        return self._run(world_model, action_expert, sets, 0, mask, len(sets[0].blocks), run, set(active), streams,
+                         cache=context.cache)
+
+    def finish(self, world_model, action_expert, streams, cond):
+        rt, ex = self.runtime, action_expert
+        done = Executed(ex.actions(streams), cond.extras.get(OBS), cond.extras.get(STATE))
+        if ex.reads_history:
+            self._append_chunk(ex, rt.history, rt.context, int(cond.extras[CHUNK]), done, cond,
+                               len(ex.dit.blocks))
+        rt.end(done)
+
+    def reset(self) -> None:
+        self.runtime.reset()
+
+    # -- timing -----------------------------------------------------------------------------------
+    def timing_stats(self) -> dict[str, float]:
+        """Executor time per chunk and planner time per refresh since the last reset (for the evaluator)."""
+        return self.runtime.stats()
+
+    def bench_metrics(self) -> dict[str, float]:
+        """Extra fields of ``wamzoo bench latency``: the executor per chunk with the planner context
+        cached, the planner per refresh, and the amortised time per chunk with the refresh counted."""
+        s = self.runtime.stats()
+        return {k: s[k] for k in ("executor_ms", "planner_ms", "amortised_ms", "planner_wait_ms", "refresh_every")}
+
+    def extra_repr(self) -> str:
+        rt = self.runtime
+        return f"refresh_every={rt.refresh_every}, pipelined={rt.pipelined}, background={rt.background}"
