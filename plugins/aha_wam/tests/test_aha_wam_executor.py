@@ -2,13 +2,11 @@
 
 import torch
 
-from wamzoo.nn.attention import KVCache
 from wamzoo.nn.mot import run_layers
 
 from wamzoo_aha_wam.coupling import joined
 from wamzoo_aha_wam.executor import OBS, OFFSET, STATE, ActionHistory
 from wamzoo_aha_wam.offsets import gather_steps, sample_offsets
-from wamzoo_aha_wam.runtime import Executed
 
 
 def test_offsets_are_uniform_over_the_whole_range():
@@ -60,20 +58,15 @@ def test_incremental_executor_equals_full_recomputation(aha_wam, training_stream
     with torch.no_grad():
         _, keys, values = coupling.planner_pass(policy.world_model, streams, cond)
         full = coupling.executor_pass(ex, streams, cond, keys, values)["action"]
-        context = type("Ctx", (), {"keys": keys, "values": values})
-        history, layers = ActionHistory(), len(keys)
+        history = ActionHistory()
+        _, mask = ex.layout.mask(coupling.rules, keys[0].shape[1])
         for c in range(ex.num_chunks):
             part = slice(c * ex.chunk_size, (c + 1) * ex.chunk_size)
-            cache = joined(ex.read_context(keys, values, [c], cond.extras[OBS][:, c: c + 1],
-                                           cond.extras[STATE][:, c: c + 1]), history.cache)
-            proprio = ex.proprio_tokens(cond.extras[STATE])[:, c]
-            ts = ex.chunk_set(c, {"noisy": (streams["action"].x[:, part], streams["action"].t[:, part])},
-                              *ex.context_for(cond, proprio))
-            _, mask = ex.layout.mask(coupling.rules, keys[0].shape[1])
-            h = run_layers([ts], mask, layers, cache=cache)[0]
+            ctx, text, text_mask = inputs = ex.chunk_inputs(cond, keys, values, c, cond.extras[OBS][:, c: c + 1],
+                                                            cond.extras[STATE][:, c: c + 1])
+            ts = ex.chunk_set(c, {"noisy": (streams["action"].x[:, part], streams["action"].t[:, part])}, text,
+                              text_mask)
+            h = run_layers([ts], mask, len(keys), cache=joined(ctx, history.cache))[0]  # only this chunk's tokens
             torch.testing.assert_close(ex.dit.head(h), full[:, part], atol=1e-5, rtol=1e-5)
-            done = Executed(streams["action_clean"].x[:, part], cond.extras[OBS][:, c: c + 1],
-                            cond.extras[STATE][:, c: c + 1])
-            coupling._append_chunk(ex, history, context, c, done, cond, layers)
+            coupling._append_chunk(ex, history, inputs, c, streams["action_clean"].x[:, part])  # append-only
             assert history.chunks == c + 1 and history.cache.num_tokens == (c + 1) * ex.chunk_size
-    assert isinstance(history.cache, KVCache)

@@ -30,18 +30,20 @@ from wamzoo.couplings import MoTCoupling, needed_tokens
 from wamzoo.nn.attention import KVCache
 from wamzoo.nn.mot import assign_indices, run_layers
 
-from wamzoo_aha_wam.executor import CHUNK, CHUNK_CAUSAL, OBS, STATE, ActionHistory, Executor
+from wamzoo_aha_wam.executor import CHUNK, CHUNK_CAUSAL, OBS, STATE, TEXT, ActionHistory, Executor
 from wamzoo_aha_wam.planner import PER_FRAME_CAUSAL, Planner, PlannerContext
 from wamzoo_aha_wam.runtime import Executed, Runtime
 
 
 @dataclass
 class ChunkContext:
-    """What a call's denoising steps read: the chunk's planner context and the window's history."""
+    """What a call's denoising steps read: the chunk's planner context joined with the window's
+    history (``cache``), and the chunk's own planner context and cross-attention context (``inputs``,
+    reused by the pass that appends the chunk to the history)."""
 
     cache: KVCache
     chunk: int
-    context: PlannerContext
+    inputs: tuple
 
 
 def joined(*caches: KVCache) -> KVCache:
@@ -69,6 +71,7 @@ class AHAWAMCoupling(MoTCoupling):
                  grad_checkpoint: bool = False):
         super().__init__({**PER_FRAME_CAUSAL, **CHUNK_CAUSAL}, grad_checkpoint)
         self.runtime = Runtime(refresh_every, pipelined, background)
+        self._call: ChunkContext | None = None  # the chunk being produced (prefill .. finish)
 
     @staticmethod
     def _check(planner: Planner, executor: Executor) -> int:
@@ -129,22 +132,20 @@ class AHAWAMCoupling(MoTCoupling):
         return out
 
     # -- inference --------------------------------------------------------------------------------
-    def _append_chunk(self, ex: Executor, history: ActionHistory, context: PlannerContext, c: int,
-                      done: Executed, cond, layers: int) -> None:
-        """One clean executor pass over chunk ``c``; its keys/values join ``history``."""
-        ctx = ex.read_context(context.keys, context.values, [c], done.observation, done.state)
-        proprio = ex.proprio_tokens(done.state)
-        text, text_mask = ex.context_for(cond, None if proprio is None else proprio[:, 0])
-        t = torch.zeros(done.actions.shape[:2], device=done.actions.device)
-        ts = ex.chunk_set(c, {"clean": (done.actions, t)}, text, text_mask)
-        _, mask = ex.layout.mask(self.rules, context.keys[0].shape[1], done.actions.device)
+    def _append_chunk(self, ex: Executor, history: ActionHistory, inputs: tuple, c: int, actions) -> None:
+        """One clean executor pass over chunk ``c`` (``inputs`` from ``Executor.chunk_inputs``); its
+        keys/values join ``history``."""
+        ctx, text, text_mask = inputs
+        t = torch.zeros(actions.shape[:2], device=actions.device)
+        ts = ex.chunk_set(c, {"clean": (actions, t)}, text, text_mask)
+        _, mask = ex.layout.mask(self.rules, ctx.keys[0].shape[1], actions.device)
         record = KVCache()
-        run_layers([ts], mask, layers, cache=joined(ctx, history.cache), record=record)
+        run_layers([ts], mask, len(ts.blocks), cache=joined(ctx, history.cache), record=record)
         history.append(record)
 
     def prefill(self, world_model, action_expert, streams, cond, active):
         planner, ex = world_model, action_expert
-        layers = self._check(planner, ex)
+        self._check(planner, ex)
         rt = self.runtime
         if planner.frame_stride != rt.refresh_every * ex.chunk_size:
             raise ValueError(f"the planner's history frames are {planner.frame_stride} steps apart (data.frame_stride)"
@@ -164,23 +165,23 @@ class AHAWAMCoupling(MoTCoupling):
             history = ActionHistory()
             if ex.reads_history:
                 for c, done in enumerate(executed):
-                    self._append_chunk(ex, history, context, c, done, cond, layers)
+                    inputs = ex.chunk_inputs(cond, context.keys, context.values, c, done.observation, done.state)
+                    self._append_chunk(ex, history, inputs, c, done.actions)
             return history
 
         context, c = rt.begin(refresh, rebuild)
         if c >= ex.num_chunks:
             raise ValueError(f"chunk {c} of a planner window of {ex.num_chunks} chunks; refresh the planner more often")
-        cond.extras[CHUNK] = c
-        cache = ex.read_context(context.keys, context.values, [c], cond.extras.get(OBS), cond.extras.get(STATE))
-        if ex.reads_history:
-            cache = joined(cache, rt.history.cache)
-        return ChunkContext(cache, c, context)
+        inputs = ex.chunk_inputs(cond, context.keys, context.values, c, cond.extras.get(OBS), cond.extras.get(STATE))
+        cond.extras[CHUNK], cond.extras[TEXT] = c, inputs[1:]
+        self._call = ChunkContext(joined(inputs[0], rt.history.cache) if ex.reads_history else inputs[0], c, inputs)
+        return self._call
 
     def step(self, world_model, action_expert, streams, cond, active, context):
         if context is None:  # no prefill: the uncached reference path does not exist for one chunk
             raise ValueError("AHA-WAM's executor runs against its prefilled chunk context")
         sets = action_expert.embed(streams, cond)
-        groups, mask = action_expert.layout.mask(self.rules, context.context.keys[0].shape[1], sets[0].x.device)
+        groups, mask = action_expert.layout.mask(self.rules, context.inputs[0].keys[0].shape[1], sets[0].x.device)
         run = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
         return self._run(world_model, action_expert, sets, 0, mask, len(sets[0].blocks), run, set(active), streams,
                          cache=context.cache)
@@ -189,8 +190,8 @@ class AHAWAMCoupling(MoTCoupling):
         rt, ex = self.runtime, action_expert
         done = Executed(ex.actions(streams), cond.extras.get(OBS), cond.extras.get(STATE))
         if ex.reads_history:
-            self._append_chunk(ex, rt.history, rt.context, int(cond.extras[CHUNK]), done, cond,
-                               len(ex.dit.blocks))
+            self._append_chunk(ex, rt.history, self._call.inputs, self._call.chunk, done.actions)
+        self._call = None
         rt.end(done)
 
     def reset(self) -> None:

@@ -59,6 +59,7 @@ GROUPS = {"clean": "action.clean", "noisy": "action", "prior": "action_prior"}
 STREAMS = {"clean": "action_clean", "noisy": "action", "prior": "action_prior"}
 KINDS = tuple(GROUPS)
 OBS, STATE, CHUNK, OFFSET = "aha-wam.observation", "aha-wam.state", "aha-wam.chunk", "aha-wam.offset"
+TEXT = "aha-wam.text"  # the current chunk's cross-attention context, computed once per call
 
 
 class ChunkLayout:
@@ -70,7 +71,7 @@ class ChunkLayout:
 
     def __init__(self, num_chunks: int, chunk: int):
         self.num_chunks, self.chunk = num_chunks, chunk
-        self._masks: dict[tuple, Tensor] = {}
+        self._masks: dict[tuple, tuple[list[TokenGroup], Tensor]] = {}
 
     def index(self, kind: str, c: int, device=None) -> Tensor:
         start = (3 * c + KINDS.index(kind)) * self.chunk
@@ -90,11 +91,12 @@ class ChunkLayout:
                       for c in range(self.num_chunks)]
 
     def mask(self, rules: MaskRules, ctx_tokens: int, device=None) -> tuple[list[TokenGroup], Tensor]:
+        """The window's groups and their mask under ``rules`` (built once per rules and context size)."""
         key = (id(rules), ctx_tokens, str(device))
-        groups = self.groups(ctx_tokens)
         if key not in self._masks:
-            self._masks[key] = rules.build(groups, device=device)
-        return groups, self._masks[key]
+            groups = self.groups(ctx_tokens)
+            self._masks[key] = groups, rules.build(groups, device=device)
+        return self._masks[key]
 
 
 class ActionHistory:
@@ -249,6 +251,14 @@ class Executor(FastWAMAction):
             cache.append(layer, k.reshape(B, n * F, *k.shape[3:]), v.reshape(B, n * F, *v.shape[3:]), index)
         return cache
 
+    def chunk_inputs(self, cond: Conditioning, keys: list[Tensor], values: list[Tensor], c: int, obs: Tensor | None,
+                     state: Tensor | None) -> tuple[KVCache, Tensor | None, Tensor | None]:
+        """What chunk ``c`` reads besides its own tokens and the history: its planner context (one
+        chunk's observation ``obs`` / ``state``) and its cross-attention context."""
+        proprio = self.proprio_tokens(state)
+        return (self.read_context(keys, values, [c], obs, state),
+                *self.context_for(cond, None if proprio is None else proprio[:, 0]))
+
     # -- tokens ---------------------------------------------------------------------------------
     def context_for(self, cond: Conditioning, proprio: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
         """Cross-attention context of one chunk: the task/instruction tokens and its proprio token ``[B, D]``."""
@@ -278,12 +288,12 @@ class Executor(FastWAMAction):
         return ts
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
-        proprio = self.proprio_tokens(cond.extras.get(STATE))
         if CHUNK in cond.extras:  # inference: the current chunk only
             s = streams[self.infer_stream]
             kind = "noisy" if self.infer_branch == "history" else "prior"
-            context, mask = self.context_for(cond, None if proprio is None else proprio[:, 0])
+            context, mask = cond.extras[TEXT]
             return [self.chunk_set(int(cond.extras[CHUNK]), {kind: (s.x, s.t)}, context, mask)]
+        proprio = self.proprio_tokens(cond.extras.get(STATE))
         sets = []
         for c in range(self.num_chunks):
             part = slice(c * self.chunk_size, (c + 1) * self.chunk_size)
