@@ -147,3 +147,17 @@ def test_future_states_are_required_or_skipped_with_a_warning(x_wam, rgbd_window
     with pytest.warns(UserWarning, match="future_state"):
         _, logs = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
     assert logs["loss/state"] == 0
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(x_wam, rgbd_window):
+    grads = []
+    for ckpt in (False, True):
+        policy, info = x_wam(overrides=[f"policy.coupling.grad_checkpoint={str(ckpt).lower()}",
+                                        "policy.scheduler.p_clean=0.0"])
+        policy.train()
+        loss, _ = policy.compute_loss(rgbd_window(info), generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        grads.append({n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], atol=1e-6, rtol=1e-5)
