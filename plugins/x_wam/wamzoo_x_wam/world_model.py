@@ -108,8 +108,9 @@ class XWAMWorldModel(WorldModel):
             if F > n_obs:
                 groups.append(TokenGroup(f"video.future.v{v}", (F - n_obs) * per_frame, "video", False,
                                          frame[n_obs * per_frame:]))
-        t = s.t.repeat_interleave(per_frame, 1).repeat(1, V)
-        temb, mod = self.dit.condition_embedder(t)
+        temb, mod = self.dit.condition_embedder(s.t)  # per frame, then per token (all tokens of a frame share t)
+        temb = temb.repeat_interleave(per_frame, 1).repeat(1, V, 1)
+        mod = mod.repeat_interleave(per_frame, 1).repeat(1, V, 1, 1)
         rope = self.dit.rope(grid, device=s.x.device).repeat(V, 1)
         context, context_mask = self._context(cond)
         return TokenSet(torch.cat(xs, 1), mod, rope, self.dit.blocks, groups, temb, context, context_mask,
