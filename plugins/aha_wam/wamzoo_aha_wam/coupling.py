@@ -132,16 +132,13 @@ class AHAWAMCoupling(MoTCoupling):
         return out
 
     # -- inference --------------------------------------------------------------------------------
-    def _append_chunk(self, ex: Executor, history: ActionHistory, inputs: tuple, c: int, actions) -> None:
-        """One clean executor pass over chunk ``c`` (``inputs`` from ``Executor.chunk_inputs``); its
-        keys/values join ``history``."""
-        ctx, text, text_mask = inputs
-        t = torch.zeros(actions.shape[:2], device=actions.device)
-        ts = ex.chunk_set(c, {"clean": (actions, t)}, text, text_mask)
-        _, mask = ex.layout.mask(self.rules, ctx.keys[0].shape[1], actions.device)
+    def _append(self, ex: Executor, history: ActionHistory, ctx: KVCache, sets: list, ctx_tokens: int) -> None:
+        """One clean executor pass over whole chunks (``sets``) against their planner context ``ctx`` and
+        the history; their keys/values join the history."""
+        _, mask = ex.layout.mask(self.rules, ctx_tokens, ctx.keys[0].device)
         record = KVCache()
-        run_layers([ts], mask, len(ts.blocks), cache=joined(ctx, history.cache), record=record)
-        history.append(record)
+        run_layers(sets, mask, len(sets[0].blocks), cache=joined(ctx, history.cache), record=record)
+        history.append(record, len(sets))
 
     def prefill(self, world_model, action_expert, streams, cond, active):
         planner, ex = world_model, action_expert
@@ -162,11 +159,16 @@ class AHAWAMCoupling(MoTCoupling):
             return planner.refresh(frame, cond, between_layers)
 
         def rebuild(context: PlannerContext, executed: list[Executed]) -> ActionHistory:
+            """The history of ``context``'s window: the executed chunks, encoded in one clean pass."""
             history = ActionHistory()
-            if ex.reads_history:
-                for c, done in enumerate(executed):
-                    inputs = ex.chunk_inputs(cond, context.keys, context.values, c, done.observation, done.state)
-                    self._append_chunk(ex, history, inputs, c, done.actions)
+            if ex.reads_history and executed:
+                cat = lambda xs: None if xs[0] is None else torch.cat(xs, 1)  # noqa: E731
+                obs, state = cat([d.observation for d in executed]), cat([d.state for d in executed])
+                ctx = ex.read_context(context.keys, context.values, list(range(len(executed))), obs, state)
+                proprio = ex.proprio_tokens(state)
+                sets = [ex.clean_set(c, d.actions, *ex.context_for(cond, None if proprio is None else proprio[:, c]))
+                        for c, d in enumerate(executed)]
+                self._append(ex, history, ctx, sets, context.keys[0].shape[1])
             return history
 
         context, c = rt.begin(refresh, rebuild)
@@ -190,7 +192,9 @@ class AHAWAMCoupling(MoTCoupling):
         rt, ex = self.runtime, action_expert
         done = Executed(ex.actions(streams), cond.extras.get(OBS), cond.extras.get(STATE))
         if ex.reads_history:
-            self._append_chunk(ex, rt.history, self._call.inputs, self._call.chunk, done.actions)
+            ctx, text, text_mask = self._call.inputs
+            self._append(ex, rt.history, ctx, [ex.clean_set(self._call.chunk, done.actions, text, text_mask)],
+                         ctx.keys[0].shape[1])
         self._call = None
         rt.end(done)
 

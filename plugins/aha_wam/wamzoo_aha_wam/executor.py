@@ -106,10 +106,11 @@ class ActionHistory:
         self.cache = KVCache()
         self.chunks = 0
 
-    def append(self, record: KVCache) -> None:
+    def append(self, record: KVCache, chunks: int = 1) -> None:
+        """Add the keys/values ``record`` holds of the next ``chunks`` clean chunks."""
         for layer in record.keys:
             self.cache.append(layer, record.keys[layer], record.values[layer], record.index[layer])
-        self.chunks += 1
+        self.chunks += chunks
 
 
 class Executor(FastWAMAction):
@@ -286,6 +287,10 @@ class Executor(FastWAMAction):
         ts = TokenSet(x, mod, self.dit.rope(positions), self.dit.blocks, groups, temb, context, context_mask)
         ts.index = torch.cat([self.layout.index(k, c, x.device) for k in kinds])
         return ts
+
+    def clean_set(self, c: int, actions: Tensor, context: Tensor | None, context_mask: Tensor | None) -> TokenSet:
+        """Chunk ``c`` as clean (``t = 0``) tokens: what the action history keeps of a generated chunk."""
+        return self.chunk_set(c, {"clean": (actions, actions.new_zeros(actions.shape[:2]))}, context, context_mask)
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
         if CHUNK in cond.extras:  # inference: the current chunk only
