@@ -74,3 +74,4 @@ def test_save_and_load_round_trip(aha_wam, tmp_path):
     for a, b in zip(_episode(policy, obs, 5), _episode(loaded, obs, 5)):
         assert torch.equal(a, b)
     assert type(loaded.coupling).__name__ == "AHAWAMCoupling" and loaded.action_expert.ovcr is not None
+    assert "returns **one chunk**" in (folder / "README.md").read_text()  # the plugin's card fragment
