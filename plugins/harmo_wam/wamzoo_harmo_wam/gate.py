@@ -10,7 +10,7 @@ experts worse); soft averaging is kept for that ablation.
   dimension, the grab effort, or the state's gripper opening); :func:`episode_contact` hands them
   to a dataset's per-step extras;
 - :class:`ProcessGate`: the MLP; here its observation features are the world model's latent pooled
-  over the current frame, concatenated with the normalised proprioception;
+  over the current frame (layer-normalised), concatenated with the normalised proprioception;
 - :func:`mix`: the hard switch (``"gate"``), the gate-weighted average (``"soft"``) or the plain
   mean (``"mean"``) of the two experts' chunks.
 """
@@ -70,13 +70,13 @@ class ProcessGate(nn.Module):
     def __init__(self, feature_dim: int, state_dim: int = 0, hidden: int = 64, use_state: bool = True):
         super().__init__()
         self.use_state = bool(use_state and state_dim)
-        self.mlp = nn.Sequential(nn.LayerNorm(feature_dim + (state_dim if self.use_state else 0)),
-                                 nn.Linear(feature_dim + (state_dim if self.use_state else 0), hidden), nn.GELU(),
+        self.norm = nn.LayerNorm(feature_dim)  # the latent's scale is the world model's; the state is normalised
+        self.mlp = nn.Sequential(nn.Linear(feature_dim + (state_dim if self.use_state else 0), hidden), nn.GELU(),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def forward(self, features: Tensor, state: Tensor | None = None) -> Tensor:
         """Logits ``[B]``; ``sigmoid`` gives the contact-phase score ``s``."""
-        x = features.float()
+        x = self.norm(features.float())
         if self.use_state:
             if state is None:
                 raise ValueError("this gate reads proprioception (use_state=True) but the batch has no `state`")
