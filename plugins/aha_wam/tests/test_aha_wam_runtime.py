@@ -4,6 +4,7 @@ schedule (not thread timing) decides which context a chunk reads, and policies s
 import threading
 import time
 
+import pytest
 import torch
 
 from wamzoo.policy import WAMPolicy
@@ -15,7 +16,7 @@ def _episode(policy, obs, calls: int, seed: int = 0) -> list[torch.Tensor]:
 
 
 def test_chunks_are_produced_while_the_planner_refreshes(aha_wam):
-    policy, batch = aha_wam(batch_size=1)
+    policy, batch = aha_wam(overrides=["policy.action_expert.infer_branch=history"], batch_size=1)
     policy.eval()
     planner, rt = policy.world_model, policy.coupling.runtime
     events, slow = [], threading.Event()
@@ -44,13 +45,14 @@ def test_chunks_are_produced_while_the_planner_refreshes(aha_wam):
     ended = next(e[2] for e in events if e[:2] == ("planner end", True))
     chunks_meanwhile = [e[1] for e in events if e[0] == "chunk" and started < e[2] < ended]
     assert chunks_meanwhile == list(range(k, 2 * k)), events  # chunks kept coming while the planner ran
-    assert rt.window_start == k and rt.history.chunks == k + 1
+    assert rt.window_start == k and rt.history.chunks == k + 1  # rebuilt from the k chunks since its frame
     stats = policy.coupling.timing_stats()
     assert stats["chunks"] == 2 * k + 1 and stats["refreshes"] == 2 and stats["executor_ms"] > 0
 
 
-def test_background_refresh_gives_the_schedules_actions(aha_wam):
-    policy, batch = aha_wam(batch_size=1)
+@pytest.mark.parametrize("sampler", ["prior", "history"])
+def test_background_refresh_gives_the_schedules_actions(aha_wam, sampler):
+    policy, batch = aha_wam(overrides=[f"policy.action_expert.infer_branch={sampler}"], batch_size=1)
     policy.eval()
     obs = batch.observation()
     threaded = _episode(policy, obs, 7)

@@ -11,10 +11,11 @@ joint pass. Training: history frames run without gradient as a key/value prefix 
 then the current and future frames, then all chunks of the window.
 
 Inference (one chunk per call, :mod:`wamzoo_aha_wam.runtime`): :meth:`prefill` obtains the planner
-context of the call (refreshing the rolling memory when due, possibly in a background thread),
-edits it for the chunk with the chunk-start observation, and joins the action history of the
-window; :meth:`step` runs only the noisy chunk against that cache; :meth:`finish` appends the clean
-chunk to the history with one more executor pass.
+context of the call (refreshing the rolling memory when due, possibly in a background thread) and
+edits it for the chunk with the chunk-start observation; :meth:`step` runs only the chunk's tokens
+against that cache. With the history sampler (``infer_branch="history"``) the cache also holds the
+window's action history, and :meth:`finish` appends the clean chunk to it with one more executor
+pass.
 
 >>> import wamzoo
 >>> coupling = wamzoo.create("coupling", "aha-wam.mot", refresh_every=2)   # doctest: +SKIP
@@ -148,7 +149,7 @@ class AHAWAMCoupling(MoTCoupling):
             raise ValueError(f"the planner's history frames are {planner.frame_stride} steps apart (data.frame_stride)"
                              f" but it is refreshed every {rt.refresh_every} chunks of {ex.chunk_size} steps; make"
                              " them equal so the rolling memory holds what training showed")
-        if rt.pipelined and ex.reads_history and ex.num_chunks < 2 * rt.refresh_every:
+        if rt.pipelined and ex.num_chunks < 2 * rt.refresh_every:
             raise ValueError(f"a pipelined refresh every {rt.refresh_every} chunks serves chunks up to"
                              f" {2 * rt.refresh_every - 1} of a window; the executor's window has {ex.num_chunks}")
         video = streams["video"]

@@ -15,9 +15,11 @@ rules of :data:`CHUNK_CAUSAL`:
   keys/values, edited per chunk by :mod:`wamzoo_aha_wam.ovcr`).
 
 The *prior* branch (the code's ``action_prior``, its loss weighted by ``loss_weights.action_prior``,
-paper: 1) denoises a second copy of the noisy chunks that reads only ``[K', own chunk]``. The
-released model trains this branch alone and samples from it; here it is trained next to the
-teacher-forced branch, and ``infer_branch="prior"`` samples from it.
+paper: 1) denoises a second copy of the noisy chunks that reads only ``[K', own chunk]``. Both
+branches are trained (the code's chunk base trains the teacher-forced one, the released model the
+prior one). Sampling follows the released model by default (``infer_branch="prior"``: the prior
+branch, no action history); ``infer_branch="history"`` samples as the paper describes, with the
+teacher-forced branch and the action history. The sampled chunk is the ``action`` stream either way.
 
 Each chunk also observes what the robot sees at its start: the frame (OVCR's input) and the
 proprioception, one token appended to the chunk's cross-attention context (the code routes the
@@ -26,8 +28,8 @@ per-step observations (``batch.extras["step_rgb"]`` and ``["step_state"]``, ``da
 the chunk starts of the offset window (:mod:`wamzoo_aha_wam.offsets`).
 
 At inference the executor produces one chunk per call: its tokens read the planner context of the
-chunk and the :class:`ActionHistory`, the append-only keys/values of the clean chunks already
-generated in the window (one clean pass per chunk appends them).
+chunk and, with ``infer_branch="history"``, the :class:`ActionHistory`, the append-only keys/values
+of the clean chunks already generated in the window (one clean pass per chunk appends them).
 """
 
 from __future__ import annotations
@@ -130,8 +132,8 @@ class Executor(FastWAMAction):
         num_queries, gate_init, obs_pool, query_proprio: OVCR's settings (paper: 32, -4, 1, False).
         teacher_forcing: train on ``[clean chunks, noisy chunks]`` (loss ``loss_weights.action``).
         prior_branch: also train the prior branch (loss ``loss_weights.action_prior``).
-        infer_branch: ``"history"`` samples with the teacher-forced branch and the action history;
-            ``"prior"`` with the prior branch (the released model's sampler).
+        infer_branch: ``"prior"`` samples with the prior branch (the released model's sampler);
+            ``"history"`` with the teacher-forced branch and the action history (the paper's).
     """
 
     def __init__(self, action_dim: int, horizon: int, dim: int = 32, ffn_dim: int | None = None,
@@ -140,7 +142,7 @@ class Executor(FastWAMAction):
                  num_chunks: int = 4, max_offset: int = 0, state_dim: int = 0, latent_channels: int = 48,
                  ovcr: bool = True, num_queries: int = 32, gate_init: float = -4.0, obs_pool: int = 1,
                  query_proprio: bool = False, teacher_forcing: bool = True, prior_branch: bool = True,
-                 infer_branch: str = "history"):
+                 infer_branch: str = "prior"):
         super().__init__(action_dim, horizon, dim, ffn_dim, num_layers, num_heads, head_dim, context_dim, backbone)
         if chunk_size < 1 or num_chunks < 1 or max_offset < 0:
             raise ValueError(f"need chunk_size >= 1, num_chunks >= 1, max_offset >= 0; got {chunk_size},"
@@ -165,10 +167,6 @@ class Executor(FastWAMAction):
     @property
     def window(self) -> int:
         return self.num_chunks * self.chunk_size
-
-    @property
-    def infer_stream(self) -> str:
-        return STREAMS["noisy" if self.infer_branch == "history" else "prior"]
 
     @property
     def reads_history(self) -> bool:
@@ -199,9 +197,8 @@ class Executor(FastWAMAction):
             rgb = batch.rgb_float()[:, batch.n_obs - 1: batch.n_obs]
             state = None if cond.state is None else cond.state[:, None]
             x = torch.zeros(B, self.chunk_size, self.action_dim, device=batch.rgb.device)
-            streams = {self.infer_stream: Stream(x=x, cond=torch.zeros(B, self.chunk_size, dtype=torch.bool,
-                                                                        device=x.device),
-                                                 group="action", chunk=self.chunk_size)}
+            streams = {"action": Stream(x=x, cond=torch.zeros(B, self.chunk_size, dtype=torch.bool, device=x.device),
+                                        group="action", chunk=self.chunk_size)}
         cond.extras[OBS] = self.encode_observation(cond, rgb)
         cond.extras[STATE] = state
         return streams
@@ -228,9 +225,6 @@ class Executor(FastWAMAction):
     def proprio_tokens(self, state: Tensor | None) -> Tensor | None:
         """Chunk-start proprio ``[B, N, S]`` (normalised) -> context tokens ``[B, N, D_ctx]``."""
         return None if self.proprio is None or state is None else self.proprio(state.to(self.proprio.weight.dtype))
-
-    def actions(self, streams):
-        return streams[self.infer_stream].x
 
     # -- the planner context as this executor reads it --------------------------------------------
     def read_context(self, keys: list[Tensor], values: list[Tensor], chunks: list[int], obs: Tensor | None,
@@ -276,14 +270,15 @@ class Executor(FastWAMAction):
         return self.dit.condition_embedder.text(torch.cat(parts, 1)), torch.cat(masks, 1)
 
     def chunk_set(self, c: int, parts: Mapping[str, tuple[Tensor, Tensor]], context: Tensor | None,
-                  context_mask: Tensor | None) -> TokenSet:
-        """Tokens of chunk ``c``: ``parts[kind] = (actions [B, chunk, A], t [B, chunk])`` for kinds of :data:`KINDS`."""
+                  context_mask: Tensor | None, stream: str | None = None) -> TokenSet:
+        """Tokens of chunk ``c``: ``parts[kind] = (actions [B, chunk, A], t [B, chunk])`` for kinds of
+        :data:`KINDS`; ``stream`` names the stream of every part (default: the kind's own)."""
         kinds = [k for k in KINDS if k in parts]
         x = torch.cat([self.dit.tokens(parts[k][0]) for k in kinds], 1)
         temb, mod = self.dit.condition_embedder(torch.cat([parts[k][1] for k in kinds], 1))
         positions = (c * self.chunk_size + torch.arange(self.chunk_size, device=x.device)).repeat(len(kinds))
-        groups = [TokenGroup(GROUPS[k], self.chunk_size, STREAMS[k], k == "clean", torch.full((self.chunk_size,), c))
-                  for k in kinds]
+        groups = [TokenGroup(GROUPS[k], self.chunk_size, stream or STREAMS[k], k == "clean",
+                             torch.full((self.chunk_size,), c)) for k in kinds]
         ts = TokenSet(x, mod, self.dit.rope(positions), self.dit.blocks, groups, temb, context, context_mask)
         ts.index = torch.cat([self.layout.index(k, c, x.device) for k in kinds])
         return ts
@@ -294,10 +289,10 @@ class Executor(FastWAMAction):
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
         if CHUNK in cond.extras:  # inference: the current chunk only
-            s = streams[self.infer_stream]
-            kind = "noisy" if self.infer_branch == "history" else "prior"
+            s = streams["action"]
+            kind = "noisy" if self.reads_history else "prior"
             context, mask = cond.extras[TEXT]
-            return [self.chunk_set(int(cond.extras[CHUNK]), {kind: (s.x, s.t)}, context, mask)]
+            return [self.chunk_set(int(cond.extras[CHUNK]), {kind: (s.x, s.t)}, context, mask, stream="action")]
         proprio = self.proprio_tokens(cond.extras.get(STATE))
         sets = []
         for c in range(self.num_chunks):
