@@ -62,18 +62,17 @@ def test_new_plugin_installs_lists_trains_and_resumes(tmp_path):
     assert main(["new-plugin", "mywam", "--dir", str(tmp_path)]) == 0
     folder = tmp_path / "mywam"
     assert main(["new-plugin", "mywam", "--dir", str(tmp_path)]) == 2  # exists: clear error, nothing lost
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(folder)]
+    # installed into a private target folder (not the shared environment), found through PYTHONPATH
+    target = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
+           str(folder)]
     subprocess.run(pip, check=True, capture_output=True)
-    try:
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        out = subprocess.run([sys.executable, "-m", "wamzoo.cli", "list", "mywam*"], capture_output=True,
-                             text=True, env=env, check=True).stdout
-        assert "mywam.action" in out
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],
-                              capture_output=True, text=True, env=env, cwd=folder, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-4000:]
-        assert "3 passed" in proc.stdout
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "wamzoo-mywam"], capture_output=True)
-        from wamzoo.plugins import reset
-        reset()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore",
+           "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "wamzoo.cli", "list", "mywam*"], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    assert "mywam.action" in out
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "3 passed" in proc.stdout
