@@ -198,10 +198,10 @@ class MetaWorldDataModule(L.LightningDataModule):
             dims = feats["action"]["shape"][0], feats["observation.state"]["shape"][0]
             fps, seeds = float(meta.get("fps", 0.0)), ext.get("seed_range")
         else:
-            from wamzoo.envs.metaworld import ACTION_DIM, DEFAULT_CAMERAS, STATE_DIM
+            from wamzoo.envs.metaworld import ACTION_DIM, DEFAULT_CAMERAS, FPS, STATE_DIM
 
             cameras, height, width = list(self.cameras or DEFAULT_CAMERAS), self.size, self.size
-            tasks, dims, fps, seeds = self._selected_tasks(), (ACTION_DIM, STATE_DIM), 80.0, None
+            tasks, dims, fps, seeds = self._selected_tasks(), (ACTION_DIM, STATE_DIM), FPS, None
             if tasks is None:
                 read_info(self.root)
         return DataInfo(action_dim=dims[0], state_dim=dims[1], num_views=len(cameras), height=height, width=width,

@@ -193,5 +193,9 @@ def _decode_videos(root: Path, info: dict, key: str) -> np.ndarray:
         if rel not in cache:
             cache = {rel: iio.imread(root / rel)}
         first = int(round(row[f"videos/{key}/from_timestamp"] * fps))
-        frames.append(cache[rel][first: first + row["length"]])
+        clip = cache[rel][first: first + row["length"]]
+        if len(clip) != row["length"]:
+            raise WamzooError(f"{root / rel} holds {len(clip)} frames of episode {e} from {first}, not {row['length']};"
+                              " the video and meta/episodes disagree")
+        frames.append(clip)
     return np.concatenate(frames)

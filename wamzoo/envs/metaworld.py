@@ -71,6 +71,7 @@ TRAIN_SEEDS = range(0, 1_000_000)
 EVAL_SEEDS = range(1_000_000, 2**31 - 1)
 SPLITS = {"train": TRAIN_SEEDS, "eval": EVAL_SEEDS}
 STATE_DIM = ACTION_DIM = 4
+FPS = 80.0  # control rate: MuJoCo timestep 2.5 ms x frame_skip 5
 DEFAULT_CAMERAS = ("oblique", "top")
 #: Free cameras aimed at the workspace (MuJoCo ``lookat`` / ``distance`` / ``azimuth`` / ``elevation``).
 VIEWS: dict[str, dict[str, Any]] = {
