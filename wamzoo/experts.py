@@ -70,7 +70,8 @@ class VideoWorldModel(WorldModel):
         grid = self.dit.grid(s.x)
         per_frame = grid[1] * grid[2]
         x = self.dit.tokens(s.x)
-        temb, mod = self.dit.condition_embedder(s.t.repeat_interleave(per_frame, 1))
+        temb, mod = self.dit.condition_embedder(s.t)  # once per frame: every token of a frame shares its time
+        temb, mod = temb.repeat_interleave(per_frame, 1), mod.repeat_interleave(per_frame, 1)
         n_obs = int(s.cond[0].sum())
         frame = torch.arange(grid[0]).repeat_interleave(per_frame)
         groups = [TokenGroup(f"{name}.cond", n_obs * per_frame, name, True, frame[: n_obs * per_frame])]

@@ -108,7 +108,9 @@ class DiTBlock(nn.Module):
         x = (x.float() + self.attn1.out(attn_out) * gate).type_as(x)
         if self.attn2 is not None and context is not None:
             q, k, v = self.attn2.qkv(self.norm2(x.float()).type_as(x), context)
-            mask = None if context_mask is None else context_mask[:, None, :].expand(-1, x.shape[1], -1)
+            mask = context_mask  # [B, L], or [B, N, L] per token
+            if mask is not None and mask.ndim == 2:
+                mask = mask[:, None, :].expand(-1, x.shape[1], -1)
             x = x + self.attn2.out(attention(q, k, v, mask))
         h = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
         return (x.float() + self.ffn(h).float() * c_gate).type_as(x)

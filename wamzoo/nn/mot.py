@@ -38,7 +38,7 @@ class TokenSet:
     groups: list[TokenGroup]      # cover the N tokens in order
     temb: Tensor | None = None    # [B, N, D] for the output head
     context: Tensor | None = None  # [B, L, D] cross-attention context
-    context_mask: Tensor | None = None  # [B, L] bool
+    context_mask: Tensor | None = None  # [B, L] bool, or [B, N, L]: which context tokens each token reads
     first_layer: int = 0
     #: Global token indices (columns of the mask); set by :func:`assign_indices`.
     index: Tensor | None = None
@@ -59,10 +59,12 @@ class TokenSet:
     def select(self, keep: Tensor) -> "TokenSet":
         """The tokens where the boolean ``keep`` ``[N]`` is True."""
         rope = self.rope[keep] if self.rope.ndim == 2 else self.rope[:, keep]
+        per_token = self.context_mask is not None and self.context_mask.ndim == 3
         return replace(self, x=self.x[:, keep], mod=self.mod[:, keep], rope=rope,
                        temb=None if self.temb is None else self.temb[:, keep],
                        index=None if self.index is None else self.index[keep],
-                       source_index=None if self.source_index is None else self.source_index[keep])
+                       source_index=None if self.source_index is None else self.source_index[keep],
+                       context_mask=self.context_mask[:, keep] if per_token else self.context_mask)
 
 
 @dataclass
