@@ -62,22 +62,20 @@ def test_incremental_executor_equals_full_recomputation(aha_wam, training_stream
         _, mask = ex.layout.mask(coupling.rules, keys[0].shape[1])
         for c in range(ex.num_chunks):
             part = slice(c * ex.chunk_size, (c + 1) * ex.chunk_size)
-            ctx, text, text_mask = ex.chunk_inputs(cond, keys, values, c, cond.extras[OBS][:, c: c + 1],
-                                                            cond.extras[STATE][:, c: c + 1])
-            ts = ex.chunk_set(c, {"noisy": (streams["action"].x[:, part], streams["action"].t[:, part])}, text,
-                              text_mask)
+            ctx, text = ex.chunk_inputs(cond, keys, values, c, cond.extras[OBS][:, c: c + 1],
+                                        cond.extras[STATE][:, c: c + 1])
+            ts = ex.chunk_set([c], {"noisy": (streams["action"].x[:, part], streams["action"].t[:, part])}, text)
             h = run_layers([ts], mask, len(keys), cache=joined(ctx, history.cache))[0]  # only this chunk's tokens
             torch.testing.assert_close(ex.dit.head(h), full[:, part], atol=1e-5, rtol=1e-5)
-            coupling._append(ex, history, ctx, [ex.clean_set(c, streams["action_clean"].x[:, part], text, text_mask)],
+            coupling._append(ex, history, ctx, ex.clean_set([c], streams["action_clean"].x[:, part], text),
                              keys[0].shape[1])  # append-only
             assert history.chunks == c + 1 and history.cache.num_tokens == (c + 1) * ex.chunk_size
         # the runtime rebuilds a window's history in one pass over its chunks: the same keys/values
-        one_pass, proprio = ActionHistory(), ex.proprio_tokens(cond.extras[STATE])
-        chunks = range(ex.num_chunks)
-        sets = [ex.clean_set(c, streams["action_clean"].x[:, c * ex.chunk_size: (c + 1) * ex.chunk_size],
-                             *ex.context_for(cond, proprio[:, c])) for c in chunks]
-        coupling._append(ex, one_pass, ex.read_context(keys, values, list(chunks), cond.extras[OBS],
-                                                       cond.extras[STATE]), sets, keys[0].shape[1])
+        one_pass, chunks = ActionHistory(), list(range(ex.num_chunks))
+        text = ex.context_for(cond, ex.proprio_tokens(cond.extras[STATE]), ex.chunk_size)
+        clean = ex.clean_set(chunks, streams["action_clean"].x, text)
+        coupling._append(ex, one_pass, ex.read_context(keys, values, chunks, cond.extras[OBS], cond.extras[STATE]),
+                         clean, keys[0].shape[1])
     assert one_pass.chunks == history.chunks
     for layer in range(len(keys)):
         torch.testing.assert_close(one_pass.cache.keys[layer], history.cache.keys[layer], atol=1e-5, rtol=1e-5)

@@ -133,13 +133,13 @@ class AHAWAMCoupling(MoTCoupling):
         return out
 
     # -- inference --------------------------------------------------------------------------------
-    def _append(self, ex: Executor, history: ActionHistory, ctx: KVCache, sets: list, ctx_tokens: int) -> None:
-        """One clean executor pass over whole chunks (``sets``) against their planner context ``ctx`` and
-        the history; their keys/values join the history."""
+    def _append(self, ex: Executor, history: ActionHistory, ctx: KVCache, clean, ctx_tokens: int) -> None:
+        """One executor pass over whole clean chunks (the token set ``clean``) against their planner
+        context ``ctx`` and the history; their keys/values join the history."""
         _, mask = ex.layout.mask(self.rules, ctx_tokens, ctx.keys[0].device)
         record = KVCache()
-        run_layers(sets, mask, len(sets[0].blocks), cache=joined(ctx, history.cache), record=record)
-        history.append(record, len(sets))
+        run_layers([clean], mask, len(clean.blocks), cache=joined(ctx, history.cache), record=record)
+        history.append(record, clean.num_tokens // ex.chunk_size)
 
     def prefill(self, world_model, action_expert, streams, cond, active):
         planner, ex = world_model, action_expert
@@ -165,18 +165,18 @@ class AHAWAMCoupling(MoTCoupling):
             if ex.reads_history and executed:
                 cat = lambda xs: None if xs[0] is None else torch.cat(xs, 1)  # noqa: E731
                 obs, state = cat([d.observation for d in executed]), cat([d.state for d in executed])
-                ctx = ex.read_context(context.keys, context.values, list(range(len(executed))), obs, state)
-                proprio = ex.proprio_tokens(state)
-                sets = [ex.clean_set(c, d.actions, *ex.context_for(cond, None if proprio is None else proprio[:, c]))
-                        for c, d in enumerate(executed)]
-                self._append(ex, history, ctx, sets, context.keys[0].shape[1])
+                chunks = list(range(len(executed)))
+                ctx = ex.read_context(context.keys, context.values, chunks, obs, state)
+                text = ex.context_for(cond, ex.proprio_tokens(state), ex.chunk_size)
+                clean = ex.clean_set(chunks, torch.cat([d.actions for d in executed], 1), text)
+                self._append(ex, history, ctx, clean, context.keys[0].shape[1])
             return history
 
         context, c = rt.begin(refresh, rebuild)
         if c >= ex.num_chunks:
             raise ValueError(f"chunk {c} of a planner window of {ex.num_chunks} chunks; refresh the planner more often")
         inputs = ex.chunk_inputs(cond, context.keys, context.values, c, cond.extras.get(OBS), cond.extras.get(STATE))
-        cond.extras[CHUNK], cond.extras[TEXT] = c, inputs[1:]
+        cond.extras[CHUNK], cond.extras[TEXT] = c, inputs[1]
         self._call = ChunkContext(joined(inputs[0], rt.history.cache) if ex.reads_history else inputs[0], c, inputs)
         return self._call
 
@@ -193,9 +193,8 @@ class AHAWAMCoupling(MoTCoupling):
         rt, ex = self.runtime, action_expert
         done = Executed(ex.actions(streams), cond.extras.get(OBS), cond.extras.get(STATE))
         if ex.reads_history:
-            ctx, text, text_mask = self._call.inputs
-            self._append(ex, rt.history, ctx, [ex.clean_set(self._call.chunk, done.actions, text, text_mask)],
-                         ctx.keys[0].shape[1])
+            ctx, text = self._call.inputs
+            self._append(ex, rt.history, ctx, ex.clean_set([self._call.chunk], done.actions, text), ctx.keys[0].shape[1])
         self._call = None
         rt.end(done)
 

@@ -34,7 +34,7 @@ of the clean chunks already generated in the window (one clean pass per chunk ap
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -247,61 +247,65 @@ class Executor(FastWAMAction):
         return cache
 
     def chunk_inputs(self, cond: Conditioning, keys: list[Tensor], values: list[Tensor], c: int, obs: Tensor | None,
-                     state: Tensor | None) -> tuple[KVCache, Tensor | None, Tensor | None]:
+                     state: Tensor | None) -> tuple[KVCache, tuple[Tensor | None, Tensor | None]]:
         """What chunk ``c`` reads besides its own tokens and the history: its planner context (one
         chunk's observation ``obs`` / ``state``) and its cross-attention context."""
-        proprio = self.proprio_tokens(state)
-        return (self.read_context(keys, values, [c], obs, state),
-                *self.context_for(cond, None if proprio is None else proprio[:, 0]))
+        return self.read_context(keys, values, [c], obs, state), self.context_for(cond, self.proprio_tokens(state))
 
     # -- tokens ---------------------------------------------------------------------------------
-    def context_for(self, cond: Conditioning, proprio: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
-        """Cross-attention context of one chunk: the task/instruction tokens and its proprio token ``[B, D]``."""
+    def context_for(self, cond: Conditioning, proprio: Tensor | None,
+                    tokens_per_chunk: int = 0) -> tuple[Tensor | None, Tensor | None]:
+        """Cross-attention context of whole chunks: the task/instruction tokens and each chunk's proprio
+        token (``proprio`` ``[B, n, D]``). With several chunks, each token (``tokens_per_chunk`` per
+        chunk, chunk-major) reads only its own chunk's proprio token (a ``[B, N, L]`` mask)."""
         parts, masks = [], []
         if cond.context is not None:
             parts.append(cond.context)
             masks.append(cond.context_mask if cond.context_mask is not None
                          else torch.ones(cond.context.shape[:2], dtype=torch.bool, device=cond.context.device))
         if proprio is not None:
-            parts.append(proprio[:, None])
-            masks.append(torch.ones(proprio.shape[0], 1, dtype=torch.bool, device=proprio.device))
+            parts.append(proprio)
+            masks.append(torch.ones(proprio.shape[:2], dtype=torch.bool, device=proprio.device))
         if not parts or self.dit.condition_embedder.text_embedder is None:
             return None, None
-        return self.dit.condition_embedder.text(torch.cat(parts, 1)), torch.cat(masks, 1)
+        context, mask = self.dit.condition_embedder.text(torch.cat(parts, 1)), torch.cat(masks, 1)
+        n = 0 if proprio is None else proprio.shape[1]
+        if n > 1:
+            owner = torch.arange(n, device=mask.device).repeat_interleave(tokens_per_chunk)
+            own = owner[:, None] == torch.arange(n, device=mask.device)[None]  # [N, n]
+            shared = mask[:, None, : mask.shape[1] - n].expand(-1, len(owner), -1)
+            mask = torch.cat([shared, mask[:, None, -n:] & own[None]], 2)
+        return context, mask
 
-    def chunk_set(self, c: int, parts: Mapping[str, tuple[Tensor, Tensor]], context: Tensor | None,
-                  context_mask: Tensor | None, stream: str | None = None) -> TokenSet:
-        """Tokens of chunk ``c``: ``parts[kind] = (actions [B, chunk, A], t [B, chunk])`` for kinds of
-        :data:`KINDS`; ``stream`` names the stream of every part (default: the kind's own)."""
-        kinds = [k for k in KINDS if k in parts]
-        x = torch.cat([self.dit.tokens(parts[k][0]) for k in kinds], 1)
-        temb, mod = self.dit.condition_embedder(torch.cat([parts[k][1] for k in kinds], 1))
-        positions = (c * self.chunk_size + torch.arange(self.chunk_size, device=x.device)).repeat(len(kinds))
-        groups = [TokenGroup(GROUPS[k], self.chunk_size, stream or STREAMS[k], k == "clean",
-                             torch.full((self.chunk_size,), c)) for k in kinds]
-        ts = TokenSet(x, mod, self.dit.rope(positions), self.dit.blocks, groups, temb, context, context_mask)
-        ts.index = torch.cat([self.layout.index(k, c, x.device) for k in kinds])
+    def chunk_set(self, chunks: Sequence[int], parts: Mapping[str, tuple[Tensor, Tensor]],
+                  context: tuple[Tensor | None, Tensor | None], stream: str | None = None) -> TokenSet:
+        """Tokens of whole chunks, chunk-major as in the layout: ``parts[kind] = (actions [B, n * chunk,
+        A], t [B, n * chunk])`` over the ``n`` chunks ``chunks``, for kinds of :data:`KINDS`; ``context``
+        from :meth:`context_for`; ``stream`` names the stream of every part (default: the kind's own)."""
+        ch, kinds = self.chunk_size, [k for k in KINDS if k in parts]
+        emb = {k: (self.dit.tokens(parts[k][0]), *self.dit.condition_embedder(parts[k][1])) for k in kinds}
+        order = [(j, c, k) for j, c in enumerate(chunks) for k in kinds]
+        cat = lambda i: torch.cat([emb[k][i][:, j * ch: (j + 1) * ch] for j, _, k in order], 1)  # noqa: E731
+        x, temb, mod = cat(0), cat(1), cat(2)
+        positions = torch.cat([c * ch + torch.arange(ch, device=x.device) for _, c, _ in order])
+        groups = [TokenGroup(GROUPS[k], ch, stream or STREAMS[k], k == "clean", torch.full((ch,), c))
+                  for _, c, k in order]
+        ts = TokenSet(x, mod, self.dit.rope(positions), self.dit.blocks, groups, temb, *context)
+        ts.index = torch.cat([self.layout.index(k, c, x.device) for _, c, k in order])
         return ts
 
-    def clean_set(self, c: int, actions: Tensor, context: Tensor | None, context_mask: Tensor | None) -> TokenSet:
-        """Chunk ``c`` as clean (``t = 0``) tokens: what the action history keeps of a generated chunk."""
-        return self.chunk_set(c, {"clean": (actions, actions.new_zeros(actions.shape[:2]))}, context, context_mask)
+    def clean_set(self, chunks: Sequence[int], actions: Tensor, context: tuple) -> TokenSet:
+        """Whole chunks as clean (``t = 0``) tokens: what the action history keeps of generated chunks."""
+        return self.chunk_set(chunks, {"clean": (actions, actions.new_zeros(actions.shape[:2]))}, context)
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
         if CHUNK in cond.extras:  # inference: the current chunk only
             s = streams["action"]
             kind = "noisy" if self.reads_history else "prior"
-            context, mask = cond.extras[TEXT]
-            return [self.chunk_set(int(cond.extras[CHUNK]), {kind: (s.x, s.t)}, context, mask, stream="action")]
-        proprio = self.proprio_tokens(cond.extras.get(STATE))
-        sets = []
-        for c in range(self.num_chunks):
-            part = slice(c * self.chunk_size, (c + 1) * self.chunk_size)
-            parts = {k: (streams[STREAMS[k]].x[:, part], streams[STREAMS[k]].t[:, part]) for k in KINDS
-                     if STREAMS[k] in streams}
-            context, mask = self.context_for(cond, None if proprio is None else proprio[:, c])
-            sets.append(self.chunk_set(c, parts, context, mask))
-        return sets
+            return [self.chunk_set([int(cond.extras[CHUNK])], {kind: (s.x, s.t)}, cond.extras[TEXT], stream="action")]
+        parts = {k: (streams[STREAMS[k]].x, streams[STREAMS[k]].t) for k in KINDS if STREAMS[k] in streams}
+        context = self.context_for(cond, self.proprio_tokens(cond.extras.get(STATE)), len(parts) * self.chunk_size)
+        return [self.chunk_set(range(self.num_chunks), parts, context)]
 
     def head(self, sets, hidden, streams):
         out: dict[str, list[Tensor]] = {}
