@@ -53,10 +53,11 @@ class Imagination:
             raise ValueError("the video holds no predicted frame: HarmoWAM generates the video first"
                              " (scheduler.phases: [{video: N}, {action: M}])")
         pixels = self.codec.decode(self.video)
-        observed = self.codec.decode(self.video[:, : self.n_obs]).shape[1]
-        if pixels.shape[1] - observed < frames:
+        tf = self.codec.temporal_factor  # causal temporal compression: n latent frames <-> 1 + tf (n - 1) frames
+        predicted = pixels.shape[1] - (1 + tf * (self.n_obs - 1) if tf > 1 else self.n_obs)
+        if predicted < frames:
             raise ValueError(f"the reactive expert reads {frames} predicted frame(s) but the world model predicts"
-                             f" {pixels.shape[1] - observed}; lower reactive.future_frames")
+                             f" {predicted}; lower reactive.future_frames")
         return pixels[:, -frames:]
 
 

@@ -28,6 +28,7 @@ from torch import Tensor
 from wamzoo.batch import Batch, BatchError
 from wamzoo.interfaces import ActionExpert, Conditioning, Stream
 
+from wamzoo_harmo_wam.coupling import IMAGINATION
 from wamzoo_harmo_wam.gate import ProcessGate, mix
 from wamzoo_harmo_wam.predictive import PredictiveExpert
 from wamzoo_harmo_wam.reactive import ReactiveExpert
@@ -161,8 +162,6 @@ class HarmoActionExpert(ActionExpert):
 
     # -- training ---------------------------------------------------------------------------
     def extra_losses(self, batch, streams, outputs, cond):
-        from wamzoo_harmo_wam.coupling import IMAGINATION
-
         imagination = cond.extras.get(IMAGINATION)
         if imagination is None:  # the coupling ran no action side (stage 1)
             return {}
