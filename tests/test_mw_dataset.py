@@ -16,7 +16,7 @@ from wamzoo.data.lerobot import LeRobotFrames
 from wamzoo.errors import WamzooError
 from wamzoo.normalize import MODES, Normalizer
 
-from .conftest import MW_TASKS
+MW_TASKS = ["reach-v3", "drawer-close-v3"]   # the tasks of the mw_dataset fixture
 
 
 def _raw(root, task, seed=0):
