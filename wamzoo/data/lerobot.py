@@ -1,7 +1,8 @@
 """Reading LeRobot v3 dataset folders for random access (the layout of :mod:`wamzoo.data.generate`).
 
     frames = LeRobotFrames("data/mw-easy", cameras=["top"], depth=True)
-    frames.state[i], frames.action[i], frames.episode_bounds(i), frames.images("top")[i]
+    frames.state[i], frames.action[i], frames.images("top")[i], frames.depth("top")[i]
+    frames.start[i], frames.end[i]          # global indices bounding frame i's episode: [start, end)
 
 Per-frame columns (``observation.state``, ``action``, ``task_index``, ``episode_index``, camera
 extrinsics) are read from ``data/**/*.parquet`` into memory; frames come from memory-mapped
@@ -54,8 +55,6 @@ class LeRobotFrames:
         ext = self.info.get("wamzoo", {})
         self.intrinsics = (np.array([ext["intrinsics"][c] for c in self.cameras], np.float32)
                            if all(c in ext.get("intrinsics", {}) for c in self.cameras) else None)
-        self.seed_range = ext.get("seed_range")
-        self.fps = float(self.info.get("fps", 0.0))
         self.tasks = read_tasks(self.root)
         cols = read_columns(self.root)
         for key in ("observation.state", "action", "episode_index"):
