@@ -75,12 +75,11 @@ class AHAWAMCoupling(MoTCoupling):
         self._call: ChunkContext | None = None  # the chunk being produced (prefill .. finish)
 
     @staticmethod
-    def _check(planner: Planner, executor: Executor) -> int:
+    def _check(planner: Planner, executor: Executor) -> None:
         shapes = {(len(m.dit.blocks), m.dit.num_heads, m.dit.head_dim) for m in (planner, executor)}
         if len(shapes) > 1:
             raise ValueError(f"the planner and the executor must share layers and heads x head_dim for one attention"
                              f" per layer, got {sorted(shapes)}")
-        return len(planner.dit.blocks)
 
     # -- training ---------------------------------------------------------------------------------
     def planner_pass(self, planner: Planner, streams, cond) -> tuple[dict, list, list]:
@@ -184,7 +183,7 @@ class AHAWAMCoupling(MoTCoupling):
         if context is None:  # no prefill: the uncached reference path does not exist for one chunk
             raise ValueError("AHA-WAM's executor runs against its prefilled chunk context")
         sets = action_expert.embed(streams, cond)
-        groups, mask = action_expert.layout.mask(self.rules, context.inputs[0].keys[0].shape[1], sets[0].x.device)
+        _, mask = action_expert.layout.mask(self.rules, context.inputs[0].keys[0].shape[1], sets[0].x.device)
         run = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
         return self._run(world_model, action_expert, sets, 0, mask, len(sets[0].blocks), run, set(active), streams,
                          cache=context.cache)
