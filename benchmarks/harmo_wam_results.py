@@ -10,9 +10,9 @@ accuracy on held-out demonstrations and the commands behind every number.
 One world model (stage 1) and one stage-2 training per suite: the four variants are the *same
 trained weights* combined differently at inference (``combine``: ``gate``, ``soft``,
 ``predictive``, ``reactive``), so they share the budget exactly. ``derive`` writes a policy folder
-with the run's weights and another ``combine``. Long commands run one at a time machine-wide:
-each waits until no other ``wamzoo train|eval|data`` process runs, then holds
-``/tmp/wamzoo-cpu.lock`` (``flock``).
+with the run's weights and another ``combine``. Long commands run one at a time machine-wide: each
+queues on ``/tmp/wamzoo-cpu.lock`` (``flock``) and, once it holds it, also waits for any
+``wamzoo train|eval|data`` process started without the lock.
 
 Inputs (nothing typed in by hand; a missing file shows as "not run"):
 
@@ -88,32 +88,26 @@ def _shell(cmd: list[str], step: str) -> str:
     return f"{env} {'flock ' + LOCK + ' ' if step in LONG else ''}{' '.join(cmd)}"
 
 
-def _wait_for_cpu(poll: float = 120.0) -> None:
-    """Block while another engineer's ``wamzoo train|eval|data`` process runs."""
-    while True:
-        out = subprocess.run(["pgrep", "-af", "wamzoo (train|eval|data)"], capture_output=True, text=True).stdout
-        others = [line for line in out.splitlines() if line and str(os.getpid()) not in line.split()[0]]
-        if not others:
-            return
-        print(f"[harmo_wam] waiting for the CPU: {others[0]}", flush=True)
-        time.sleep(poll)
+def _others() -> list[str]:
+    """Other ``wamzoo train|eval|data`` processes running now."""
+    out = subprocess.run(["pgrep", "-af", "wamzoo (train|eval|data)"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
 
 
 def _run(cmd: list[str], step: str) -> float:
-    """Run ``cmd`` (holding the machine-wide lock for long steps); returns its minutes."""
+    """Run ``cmd``; a long step queues on the machine-wide lock, then also waits for runs started
+    without it. Returns the minutes the command itself took."""
     env = {**os.environ, **ENV}
     if step not in LONG:
         subprocess.run(cmd, cwd=ROOT, env=env, check=True)
         return 0.0
     with open(LOCK, "a") as lock:
-        while True:
-            _wait_for_cpu()
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            out = subprocess.run(["pgrep", "-af", "wamzoo (train|eval|data)"], capture_output=True, text=True).stdout
-            if not out.strip():
-                break
-            fcntl.flock(lock, fcntl.LOCK_UN)  # someone started without the lock: let it finish
+        print(f"[harmo_wam] queueing on {LOCK}: {' '.join(cmd)}", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            while _others():
+                print(f"[harmo_wam] holding the lock, waiting for: {_others()[0]}", flush=True)
+                time.sleep(60)
             print(f"[harmo_wam] {_shell(cmd, step)}", flush=True)
             t0 = time.time()
             subprocess.run(cmd, cwd=ROOT, env=env, check=True)
@@ -269,7 +263,7 @@ def render(minutes: float) -> str:
             lines += [_shell(c, step) for c in cmds[step]]
     lines += ["python benchmarks/harmo_wam_results.py", "```", "",
               "`python benchmarks/harmo_wam_results.py run --suite SUITE` runs a suite's commands in this order,"
-              " each long one after waiting for the CPU."]
+              " each long one holding the lock."]
     return "\n".join(lines) + "\n"
 
 
