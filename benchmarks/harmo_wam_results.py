@@ -43,11 +43,11 @@ HELD_OUT_SEED = 100_000  # demonstration seeds of the held-out sets (training se
 SUITES = {
     "mw-easy": {"stage1": "harmo-wam-stage1", "stage2": "harmo-wam", "target": ["--suite", "mw-easy"],
                 "episodes": 10, "train_data": None,
-                "held_out": ("data/metaworld/mw-easy-64-heldout", ["--suite", "mw-easy", "--episodes", "4"])},
+                "held_out": ("data/metaworld/harmo-heldout-mw-easy-64", ["--suite", "mw-easy", "--episodes", "4"])},
     "pick-place": {"stage1": "harmo-wam-pp-stage1", "stage2": "harmo-wam-pp", "target": ["--tasks", "pick-place-v3"],
                    "episodes": 20,
                    "train_data": ("data/metaworld/pick-place-64-50ep", ["--tasks", "pick-place-v3", "--episodes", "50"]),
-                   "held_out": ("data/metaworld/pick-place-64-heldout", ["--tasks", "pick-place-v3", "--episodes",
+                   "held_out": ("data/metaworld/harmo-heldout-pick-place-64", ["--tasks", "pick-place-v3", "--episodes",
                                                                          "10"])},
 }
 
@@ -239,8 +239,10 @@ def render(minutes: float) -> str:
             ms = sum(v["policy_latency_ms"] for v in e["tasks"].values()) / len(e["tasks"])
             lines.append(f"| {label} | " + " | ".join(cells) + f" | **{_pct(e['mean_success_rate'])}** | {ms:.0f} |")
         gate = _load(OUT / f"gate-{suite}.json")
-        lines += ["", "Gate on held-out demonstrations (every window of %s, seeds from %d; labels: 1 within ±%s steps"
-                  " of a gripper change):" % (s["held_out"][0], HELD_OUT_SEED, gate["k"] if gate else "k"), ""]
+        seeds = "%d..%d" % (gate["seed_range"][0], gate["seed_range"][1] - 1) if gate and gate.get("seed_range") else "-"
+        lines += ["", "Gate on held-out demonstrations (every window of `%s`, demonstration seeds %s, none used in"
+                  " training; labels: 1 within ±%s steps of a gripper change):"
+                  % (s["held_out"][0], seeds, gate["k"] if gate else "k"), ""]
         if gate:
             lines.append("| windows | accuracy | balanced accuracy | recall (contact) | recall (free) |"
                          " labels positive | predicted positive |")
