@@ -2,7 +2,6 @@
 
 import torch
 
-from wamzoo.interfaces import Stream
 from wamzoo.nn.masks import MaskRules
 from wamzoo.nn.mot import assign_indices
 

@@ -193,7 +193,8 @@ class AHAWAMCoupling(MoTCoupling):
         done = Executed(ex.actions(streams), cond.extras.get(OBS), cond.extras.get(STATE))
         if ex.reads_history:
             ctx, text = self._call.inputs
-            self._append(ex, rt.history, ctx, ex.clean_set([self._call.chunk], done.actions, text), ctx.keys[0].shape[1])
+            clean = ex.clean_set([self._call.chunk], done.actions, text)
+            self._append(ex, rt.history, ctx, clean, ctx.keys[0].shape[1])
         self._call = None
         rt.end(done)
 

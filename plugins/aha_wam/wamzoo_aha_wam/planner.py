@@ -141,12 +141,9 @@ class Planner(FastWAMVideo):
         groups = [TokenGroup(f"{name}.hist", (n_obs - 1) * per, name, True, frame[: (n_obs - 1) * per]),
                   TokenGroup(f"{name}.cond", per, name, True, frame[(n_obs - 1) * per: n_obs * per])]
         groups += [g for g in ts.groups if g.name.endswith(".future")]
-        rope = self.dit.rope(grid, frame_offset=-(n_obs - 1) * self.rope_frame_stride, frame_stride=self.rope_frame_stride, device=ts.x.device)
+        rope = self.dit.rope(grid, frame_offset=-(n_obs - 1) * self.rope_frame_stride,
+                             frame_stride=self.rope_frame_stride, device=ts.x.device)
         return replace(ts, groups=[g for g in groups if g.size], rope=rope)
-
-    def tokens_per_frame(self, latents: Tensor) -> int:
-        _, rows, cols = self.dit.grid(latents[:, :1])
-        return rows * cols
 
     # -- inference: rolling memory -------------------------------------------------------------
     def reset(self) -> None:
