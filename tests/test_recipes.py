@@ -39,6 +39,11 @@ def test_changing_a_component_name_drops_the_old_arguments(tmp_path):
     child = write(tmp_path, "c.yaml", "defaults: [base.yaml]\npolicy:\n  codec: {name: patch, patch: 2}\n"
                                        "  scheduler: {name: flow-matching, shift: 3.0}\n")
     assert compose(child).policy["scheduler"] == {"name": "flow-matching", "shift": 3.0}
+    child = write(tmp_path, "d.yaml", "defaults: [base.yaml]\ndata: {name: synthetic, size: 8}\n")
+    assert compose(child).data == {"name": "synthetic", "size": 8}
+    other = write(tmp_path, "e.yaml", "defaults: [d.yaml]\ndata: {name: metaworld, root: somewhere}\n")
+    assert compose(other).data == {"name": "metaworld", "root": "somewhere"}  # size was synthetic's
+    assert compose(child, ["policy.codec.name=wan-vae"]).policy["codec"] == {"name": "wan-vae"}
 
 
 def test_unknown_trainer_key_names_file_and_key(tmp_path):

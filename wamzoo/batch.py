@@ -30,6 +30,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -148,8 +149,8 @@ class Batch:
                 if len(set(int(v) for v in values)) != 1:
                     raise BatchError("all samples of a batch must share n_obs")
                 out[k] = int(values[0])
-            elif isinstance(values[0], Tensor):
-                out[k] = torch.stack(values)
+            elif isinstance(values[0], Tensor):  # numpy: a single-threaded copy (torch's is slow on a busy CPU)
+                out[k] = torch.from_numpy(np.stack([v.numpy() for v in values]))
             elif isinstance(values[0], (int, float, bool)):
                 out[k] = torch.tensor(values)
             else:

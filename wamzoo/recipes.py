@@ -195,13 +195,21 @@ def _load(path: Path, seen: tuple[Path, ...]) -> DictConfig:
         except KeyError as exc:
             raise RecipeError(f"{path}: defaults entry {ref!r}: {exc}") from None
         merged = OmegaConf.merge(merged, _load(sub, seen + (path,)))
-    # `policy.<part>` replaces the whole part when it names a different component
-    for part in POLICY_PARTS:
-        new = OmegaConf.select(cfg, f"policy.{part}.name")
-        old = OmegaConf.select(merged, f"policy.{part}.name")
+    return _merge(merged, cfg)
+
+
+#: Sections that name a component: naming a different one replaces the whole section.
+NAMED_SECTIONS = tuple(f"policy.{part}" for part in POLICY_PARTS) + ("data",)
+
+
+def _merge(base: DictConfig, top: DictConfig) -> DictConfig:
+    """Merge ``top`` over ``base``; a section of ``top`` naming another component drops ``base``'s arguments."""
+    base = base.copy()
+    for key in NAMED_SECTIONS:
+        new, old = OmegaConf.select(top, f"{key}.name"), OmegaConf.select(base, f"{key}.name")
         if new is not None and old is not None and new != old:
-            merged.policy[part] = {}
-    return OmegaConf.merge(merged, cfg)
+            OmegaConf.update(base, key, {}, merge=False)
+    return OmegaConf.merge(base, top)
 
 
 def compose(ref: str | Path, overrides: Iterable[str] = ()) -> Recipe:
@@ -211,7 +219,7 @@ def compose(ref: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     overrides = list(overrides)
     if overrides:
         try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+            cfg = _merge(cfg, OmegaConf.from_dotlist(overrides))
         except OmegaConfBaseException as exc:
             raise RecipeError(f"command-line overrides {overrides}: {exc}") from None
     return validate(cfg, source=str(path))
