@@ -57,3 +57,23 @@ def test_conditioning_stream_keeps_preset_time():
     FlowMatchingScheduler().sample_timesteps(streams, torch.Generator().manual_seed(0))
     assert torch.equal(streams["c"].t, preset)
     assert torch.equal(streams["d"].t, torch.zeros(2, 3))
+
+
+def test_steps_reuse_the_prefill_and_the_context_keys_values(monkeypatch):
+    policy, streams, cond = _policy_and_streams()
+    policy.eval()
+    batch = next(iter(make_datamodule(compose("tiny-mot")).train_dataloader()))
+    obs = batch.observation()
+    action_blocks = policy.action_expert.dit.blocks
+    context_kv, video_embeds = [], []
+    real_kv, real_embed = action_blocks[0].attn2.kv, policy.world_model.embed
+    monkeypatch.setattr(action_blocks[0].attn2, "kv", lambda c: context_kv.append(1) or real_kv(c))
+    monkeypatch.setattr(policy.world_model, "embed", lambda *a: video_embeds.append(1) or real_embed(*a))
+    cached = policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
+    steps = policy.scheduler.plan()[0].steps["action"]
+    assert len(context_kv) == 1  # cross-attention keys/values of the fixed context: once, not per step
+    assert len(video_embeds) == 1  # the video is embedded for the prefill only
+    monkeypatch.setattr(policy.coupling, "prefill", lambda *a, **k: None)
+    uncached = policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
+    assert len(context_kv) == 1 + steps
+    torch.testing.assert_close(cached, uncached, atol=1e-5, rtol=1e-5)

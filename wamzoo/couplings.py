@@ -151,6 +151,9 @@ class MoTCoupling(Coupling):
         needed = needed_tokens(deps, self._seeds(groups, set(active), mask.device) & ~fixed)
         keep = closed_subset(deps, fixed) & needed
         cache = KVCache()
+        if not torch.is_grad_enabled():  # the context is fixed until the next prefill: reuse its keys/values
+            for s in sets:
+                s.context_kv = {}
         if keep.any():
             part = [s.select(keep[s.index]) for s in sets if keep[s.index].any()]
             run_layers(part, mask, num_layers, record=cache)
@@ -165,6 +168,9 @@ class MoTCoupling(Coupling):
         new = list(wsets) + list(asets)
         if [g.size for g in assign_indices(new)] != [g.size for g in groups]:
             raise RuntimeError("token groups changed between prefill and step; prefill again")
+        for fresh, old in zip(new, sets):  # cross-attention keys/values stay valid while the context does
+            same = fresh.context is not None and old.context is not None and torch.equal(fresh.context, old.context)
+            fresh.context_kv = old.context_kv if same else None
         return new, len(wsets)
 
     def step(self, world_model, action_expert, streams, cond, active, context):

@@ -45,12 +45,16 @@ class Attention(nn.Module):
         self.norm_q = nn.RMSNorm(inner, eps=eps)
         self.norm_k = nn.RMSNorm(inner, eps=eps)
 
-    def qkv(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        src = x if context is None else context
+    def qkv(self, x: Tensor, context: Tensor | None = None,
+            context_kv: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         q = self.norm_q(self.to_q(x)).unflatten(-1, (self.heads, self.head_dim))
-        k = self.norm_k(self.to_k(src)).unflatten(-1, (self.heads, self.head_dim))
-        v = self.to_v(src).unflatten(-1, (self.heads, self.head_dim))
+        k, v = context_kv if context_kv is not None else self.kv(x if context is None else context)
         return q, k, v
+
+    def kv(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values of a cross-attention ``context`` (reusable while the context is fixed)."""
+        k = self.norm_k(self.to_k(context)).unflatten(-1, (self.heads, self.head_dim))
+        return k, self.to_v(context).unflatten(-1, (self.heads, self.head_dim))
 
     def out(self, x: Tensor) -> Tensor:
         return self.to_out[0](x)
@@ -103,11 +107,12 @@ class DiTBlock(nn.Module):
         return apply_rope(q, rope), apply_rope(k, rope), v
 
     def finish(self, x: Tensor, attn_out: Tensor, mod: Tensor, context: Tensor | None = None,
-               context_mask: Tensor | None = None) -> Tensor:
+               context_mask: Tensor | None = None, context_kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """The rest of the block; ``context_kv`` are precomputed ``attn2.kv(context)`` (optional)."""
         _, _, gate, c_shift, c_scale, c_gate = self.modulation(mod)
         x = (x.float() + self.attn1.out(attn_out) * gate).type_as(x)
         if self.attn2 is not None and context is not None:
-            q, k, v = self.attn2.qkv(self.norm2(x.float()).type_as(x), context)
+            q, k, v = self.attn2.qkv(self.norm2(x.float()).type_as(x), context, context_kv)
             mask = context_mask  # [B, L], or [B, N, L] per token
             if mask is not None and mask.ndim == 2:
                 mask = mask[:, None, :].expand(-1, x.shape[1], -1)

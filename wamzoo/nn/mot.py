@@ -51,6 +51,9 @@ class TokenSet:
     #: Attend in a separate call: no token outside the set may attend to its keys (checked), so the
     #: other sets compute exactly, bit for bit, as without it (X-WAM: the main branch never reads depth).
     branch: bool = False
+    #: Per-layer cross-attention keys/values of ``context``, filled on first use and shared by the
+    #: sets of later passes while the context stays fixed (the denoising steps of one inference).
+    context_kv: dict[int, tuple[Tensor, Tensor]] | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -189,5 +192,15 @@ def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cac
             n = xs[i].shape[1]
             outs[i] = out[:, start: start + n]
             start += n
-    return [s.blocks[layer - s.first_layer].finish(x, outs[i], s.mod, s.context, s.context_mask)
+    return [s.blocks[layer - s.first_layer].finish(x, outs[i], s.mod, s.context, s.context_mask,
+                                                   _context_kv(s, layer))
             for i, (s, x) in enumerate(zip(sets, xs))]
+
+
+def _context_kv(s: TokenSet, layer: int) -> tuple[Tensor, Tensor] | None:
+    block = s.blocks[layer - s.first_layer]
+    if s.context_kv is None or s.context is None or getattr(block, "attn2", None) is None:
+        return None
+    if layer not in s.context_kv:
+        s.context_kv[layer] = block.attn2.kv(s.context)
+    return s.context_kv[layer]
