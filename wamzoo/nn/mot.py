@@ -25,6 +25,7 @@ from torch.utils.checkpoint import checkpoint
 
 from wamzoo.nn.attention import KVCache, attention
 from wamzoo.nn.masks import TokenGroup
+from wamzoo.nn.rope import rope_rotation
 
 
 @dataclass
@@ -128,6 +129,8 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
     keys/values of tokens not present in ``sets``; ``record`` receives this call's keys/values.
     """
     xs = [s.x for s in sets]
+    # RoPE rotations once per pass rather than per layer
+    sets = [s if s.rope.is_complex() else replace(s, rope=rope_rotation(s.rope)) for s in sets]
     for layer in range(num_layers):
         live = [i for i, s in enumerate(sets) if s.first_layer <= layer]
         if not live:

@@ -41,12 +41,21 @@ def grid_positions(frames: int, height: int, width: int, frame_offset: float = 0
     return grid.reshape(-1, 3)
 
 
-def apply_rope(x: Tensor, angles: Tensor) -> Tensor:
-    """Rotate ``x`` ``[B, N, H, D]`` by ``angles`` ``[N, D/2]`` (or ``[B, N, D/2]``) on interleaved pairs."""
+def rope_rotation(angles: Tensor) -> Tensor:
+    """Unit complex rotations ``[B or 1, N, 1, D/2]`` of ``angles`` ``[N, D/2]`` or ``[B, N, D/2]``.
+
+    Compute them once per token set and pass them to :func:`apply_rope` in every layer.
+    """
     if angles.ndim == 2:
         angles = angles[None]
-    cos = angles.cos()[:, :, None, :]
-    sin = angles.sin()[:, :, None, :]
-    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
-    return out.type_as(x)
+    return torch.polar(torch.ones_like(angles, dtype=torch.float32), angles.float())[:, :, None, :]
+
+
+def apply_rope(x: Tensor, angles: Tensor) -> Tensor:
+    """Rotate ``x`` ``[B, N, H, D]`` by ``angles`` ``[N, D/2]`` (or ``[B, N, D/2]``) on interleaved pairs.
+
+    ``angles`` may also be precomputed :func:`rope_rotation` (complex), which saves the trigonometry.
+    """
+    rot = angles if angles.is_complex() else rope_rotation(angles)
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+    return torch.view_as_real(pairs * rot).flatten(-2).type_as(x)
