@@ -17,6 +17,9 @@ depth reads everything, nothing reads depth. :func:`wamzoo_x_wam.inference.predi
 RGB, depth and point clouds; :mod:`wamzoo_x_wam.metrics` scores them against the simulator.
 Recipes: ``x-wam`` (ANS, asynchronous inference), ``x-wam-decoupled``, ``x-wam-sync`` (Meta-World,
 small), their ``-tiny`` versions (synthetic data, tests) and ``x-wam-paper`` (Wan2.2-5B size).
+
+Pretrained names (:mod:`wamzoo_x_wam.pretrained`) load the released checkpoints through the
+converter ``x-wam.release`` (:mod:`wamzoo_x_wam.convert`).
 """
 
 from pathlib import Path
@@ -45,3 +48,19 @@ def register_components(register):
 @hookimpl
 def register_recipes(register):
     register(Path(__file__).parent / "recipes")
+
+
+@hookimpl
+def register_pretrained(register):
+    from wamzoo_x_wam.pretrained import PRETRAINED
+
+    for spec in PRETRAINED:
+        register(spec)
+
+
+@hookimpl
+def register_converters(register):
+    from wamzoo_x_wam.pretrained import CONVERTERS
+
+    for name, fn in CONVERTERS.items():
+        register(name, fn)

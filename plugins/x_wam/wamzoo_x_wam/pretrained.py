@@ -1,0 +1,65 @@
+"""Pretrained X-WAM names (the released checkpoints, converted on load by :mod:`wamzoo_x_wam.convert`).
+
+Torch-free, so registering the names at plugin load costs nothing; the converter imports on use.
+
+The release (HF ``sharinka0715/X-WAM-checkpoints``) holds one folder per training run, laid out as
+the code's ``train_sft.py`` writes it and its ``evaluation/policy_server.py --exp_path`` reads it:
+``<run>/config.yaml`` (the composed run config, with the data config and its q01/q99 statistics
+under ``dataset``) and the Lightning/DeepSpeed checkpoint folder
+``<run>/checkpoints/last.ckpt/checkpoint/mp_rank_00_model_states.pt``.
+
+>>> import wamzoo
+>>> policy = wamzoo.load("x-wam/robotwin")                  # doctest: +SKIP
+>>> chunk = policy.predict_action(observation)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wamzoo.hub import Pretrained
+
+RELEASE = "x-wam.release"
+REPO = "sharinka0715/X-WAM-checkpoints"
+MODEL_STATES = "checkpoints/last.ckpt/checkpoint/mp_rank_00_model_states.pt"
+
+#: Camera order of each run = the order of the view embeddings (the deploy code's order, which is the
+#: sorted order of the dataset's observation keys the model was trained with).
+ROBOTWIN_CAMERAS = ["head_camera", "left_camera", "right_camera"]
+ROBOCASA_CAMERAS = ["robot0_agentview_left", "robot0_agentview_right", "robot0_eye_in_hand"]
+
+
+def release(name: str, run: str, cameras: list[str], description: str, **options: Any) -> Pretrained:
+    """A :class:`~wamzoo.hub.Pretrained` for the run folder ``run`` of the X-WAM release."""
+    checkpoint, config = f"{run}/{MODEL_STATES}", f"{run}/config.yaml"
+    return Pretrained(name=name, repo_id=REPO, converter=RELEASE, files=[config, checkpoint], description=description,
+                      options={"checkpoint": checkpoint, "config": config, "cameras": list(cameras), "num_heads": 24,
+                               **options})
+
+
+PRETRAINED = [
+    release("x-wam/robotwin", "robotwin_sft", ROBOTWIN_CAMERAS,
+            "X-WAM fine-tuned on RoboTwin 2.0: three 256x320 cameras as separate tokens with view embeddings,"
+            " 16-d bimanual end-effector state, 14-d delta end-effector actions (q01/q99), 32 actions per chunk"
+            " after 10 of 50 UniPC steps; depth branch included"),
+    release("x-wam/robocasa", "robocasa_sft", ROBOCASA_CAMERAS,
+            "X-WAM fine-tuned on RoboCasa (24 kitchen tasks): three 256x320 cameras, single-arm state padded to"
+            " 16-d; the release returns the first 7 of the 14 action dimensions (xyz, axis-angle, gripper)"),
+    release("x-wam/pretrained", "pretrained", ["view0", "view1", "view2"],
+            "X-WAM pretrained on 5,800 hours of robot data (the starting point of the fine-tuned runs), with the"
+            " statistics of its run config"),
+]
+
+
+def _lazy(name: str):
+    def converter(files, **options: Any):
+        from wamzoo_x_wam import convert
+
+        return getattr(convert, name)(files, **options)
+
+    converter.__name__ = converter.__qualname__ = name
+    converter.__doc__ = f"See :func:`wamzoo_x_wam.convert.{name}` (imported on first use)."
+    return converter
+
+
+CONVERTERS = {RELEASE: _lazy("convert_release")}
