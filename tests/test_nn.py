@@ -1,5 +1,6 @@
 """Building blocks: Wan compatibility, RoPE, masks, cached attention, flow matching, samplers."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -206,3 +207,65 @@ def test_euler_grid_is_fast_wam_grid():
     torch.testing.assert_close(s.sigmas, shift_time(torch.linspace(1, 0, 11), 5.0), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="solver"):
         FlowSampler("heun")
+
+
+def _requested(grid, steps, shift):
+    """``phi(linspace(start, end, steps + 1)[:-1])``, then 0, in float64."""
+    u = torch.linspace(grid[0], grid[1], steps + 1, dtype=torch.float64)[:-1]
+    return torch.cat([shift_time(u, shift), torch.zeros(1, dtype=torch.float64)])
+
+
+@pytest.mark.parametrize("solver", ["euler", "unipc"])
+@pytest.mark.parametrize("grid", [(0.999, 0.0), (0.8, 0.05), (1.0, 0.0)])
+def test_grid_option_yields_the_requested_sigmas(solver, grid):
+    from wamzoo.schedulers import FlowMatchingScheduler
+
+    for steps, shift in ((1, 5.0), (10, 5.0), (50, 3.0)):
+        want = _requested(grid, steps, shift)
+        if solver == "unipc" and grid[0] == 1.0:
+            want[0] -= 1e-6  # diffusers' UniPC keeps log(alpha) finite at t = 1
+        for s in (FlowSampler(solver, steps, shift, grid=grid),
+                  FlowMatchingScheduler(solver=solver, infer_shift=shift, infer_grid=list(grid)).sampler("a", steps)):
+            assert s.grid == grid and len(s) == steps and s.sigmas.dtype == torch.float32
+            torch.testing.assert_close(s.sigmas.double(), want, atol=2e-7, rtol=0)  # float32 rounding only
+            assert list(s) == s.sigmas[:-1].tolist()
+            for _ in range(2):  # reset() returns to the same grid
+                x0, eps = torch.randn(4, 3), torch.randn(4, 3)
+                x, times = eps * want[0].float() + x0 * (1 - want[0].float()), []
+                for t in s:
+                    times.append(s.t)
+                    x = s.step(eps - x0, x)
+                assert times == s.sigmas[:-1].tolist()
+                torch.testing.assert_close(x, x0, atol=1e-4, rtol=1e-4)  # a straight path ends at the data
+                s.reset()
+
+
+@pytest.mark.parametrize("solver", ["euler", "unipc"])
+def test_default_grid_is_diffusers_own(solver):
+    from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+
+    from wamzoo.samplers import GRIDS
+    from wamzoo.schedulers import FlowMatchingScheduler
+
+    assert FlowSampler(solver).grid == GRIDS[solver] and FlowMatchingScheduler(solver=solver).infer_grid is None
+    for steps in (1, 10, 50):
+        if solver == "unipc":
+            ref = UniPCMultistepScheduler(num_train_timesteps=1000, prediction_type="flow_prediction",
+                                          use_flow_sigmas=True, flow_shift=5.0, solver_order=2)
+            ref.set_timesteps(steps)  # diffusers' flow sigmas: phi(linspace(1, 1/1000, steps + 1)[:-1])
+        else:
+            ref = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=5.0)
+            ref.set_timesteps(sigmas=np.linspace(1, 0, steps + 1)[:-1].tolist())  # Fast-WAM's grid
+        for s in (FlowSampler(solver, steps, 5.0), FlowMatchingScheduler(solver=solver).sampler("a", steps)):
+            assert torch.equal(s.sigmas, ref.sigmas.float())
+            assert torch.equal(s._scheduler.timesteps, ref.timesteps)
+
+
+@pytest.mark.parametrize("grid", [[0.0, 1.0], [1.0, 1.0], [1.5, 0.0], [0.5, -0.1], [1.0], "ab", 0.5])
+def test_grid_option_refuses_bad_end_points(grid):
+    from wamzoo.schedulers import FlowMatchingScheduler
+
+    with pytest.raises(ValueError, match=r"^grid must"):
+        FlowSampler("unipc", 10, 5.0, grid=grid)
+    with pytest.raises(ValueError, match=r"^infer_grid must"):
+        FlowMatchingScheduler(solver="euler", infer_grid=grid)

@@ -3,42 +3,73 @@
 ``FlowSampler("euler", steps=10, shift=5)`` walks Fast-WAM's grid ``phi(linspace(1, 0, steps + 1))``
 with ``FlowMatchEulerDiscreteScheduler``; ``"unipc"`` uses ``UniPCMultistepScheduler`` with flow
 sigmas (X-WAM). diffusers is imported on first use (it takes seconds to import).
+
+The grid: the model is evaluated at ``phi(linspace(start, end, steps + 1)[:-1])`` with the shift
+``phi(u) = s u / (1 + (s - 1) u)``, and the last step goes to 0. ``grid = (start, end)`` sets the end
+points; by default each solver keeps diffusers' own, ``(1, 0)`` for Euler (Fast-WAM's code,
+``WanContinuousFlowMatchScheduler.build_inference_schedule``) and ``(1, 1/1000)`` for UniPC
+(``use_flow_sigmas``). The X-WAM release steps on ``(1 - 1/1000, 0)``. UniPC moves a first time of 1
+to ``1 - 1e-6`` (diffusers does, to keep ``log(alpha)`` finite).
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 SOLVERS = ("euler", "unipc")
+#: Default end points ``(start, end)`` of each solver's grid before the shift: diffusers' own.
+GRIDS = {"euler": (1.0, 0.0), "unipc": (1.0, 1.0 / 1000)}
+
+
+def check_grid(grid: Sequence[float] | None, solver: str, name: str = "grid") -> tuple[float, float]:
+    """``(start, end)`` of the grid before the shift; ``None`` is the solver's default (:data:`GRIDS`)."""
+    if grid is None:
+        return GRIDS[solver]
+    try:
+        start, end = (float(g) for g in grid)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be two numbers [start, end] (the grid's end points before the shift),"
+                         f" got {grid!r}") from None
+    if not 0.0 <= end < start <= 1.0:
+        raise ValueError(f"{name} must satisfy 0 <= end < start <= 1 (noise at 1, data at 0), got {list(grid)}")
+    return start, end
 
 
 class FlowSampler:
-    """Integrates a velocity field from ``t = 1`` to ``t = 0`` in ``steps`` steps."""
+    """Integrates a velocity field from ``t`` near 1 to ``t = 0`` in ``steps`` steps.
 
-    def __init__(self, solver: str = "euler", steps: int = 10, shift: float = 5.0):
+    Args:
+        solver: ``"euler"`` or ``"unipc"``.
+        steps: number of model evaluations.
+        shift: timestep shift ``s`` of the grid.
+        grid: ``(start, end)``: times ``phi(linspace(start, end, steps + 1)[:-1])``, then 0 (default:
+            the solver's, :data:`GRIDS`).
+    """
+
+    def __init__(self, solver: str = "euler", steps: int = 10, shift: float = 5.0,
+                 grid: Sequence[float] | None = None):
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.solver, self.steps, self.shift = solver, int(steps), float(shift)
+        self.grid = check_grid(grid, solver)
         self._scheduler = _make(solver, shift)
         self.reset()
 
     def reset(self) -> None:
-        """Restart at ``t = 1`` (multistep solvers forget their history)."""
-        if self.solver == "euler":
-            self._scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, self.steps + 1)[:-1].tolist())
-        else:
-            self._scheduler.set_timesteps(self.steps)
+        """Restart at the first time (multistep solvers forget their history)."""
+        start, end = self.grid
+        self._scheduler.set_timesteps(sigmas=np.linspace(start, end, self.steps + 1)[:-1])
         self._i = 0
 
     @property
     def sigmas(self) -> Tensor:
-        """The ``steps + 1`` times visited, from 1 (noise) to 0 (data)."""
+        """The ``steps + 1`` times visited, from noise to 0 (data)."""
         return self._scheduler.sigmas.float()
 
     def __len__(self) -> int:
@@ -73,4 +104,4 @@ def _make(solver: str, shift: float):
                                    flow_shift=shift, solver_order=2)
 
 
-__all__ = ["FlowSampler", "SOLVERS", "torch"]
+__all__ = ["FlowSampler", "GRIDS", "SOLVERS", "check_grid", "torch"]

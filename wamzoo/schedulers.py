@@ -8,7 +8,9 @@ the code's Gaussian bump (:class:`~wamzoo.nn.flow_matching.BumpWeight`) or unifo
 
 Inference: ``phases`` lists which streams are denoised together and in how many steps, e.g.
 ``[{action: 10}]`` (Fast-WAM), ``[{video: 10}, {action: 10}]`` (IDM), ``[{video: 10, action: 10}]``
-(Joint); samplers are diffusers' Euler or UniPC (:mod:`wamzoo.samplers`).
+(Joint); samplers are diffusers' Euler or UniPC (:mod:`wamzoo.samplers`) at the times
+``phi(linspace(start, end, steps + 1)[:-1])``, then 0, with ``infer_grid = [start, end]`` (default:
+the solver's).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import Tensor
 
 from wamzoo.interfaces import Phase, Scheduler, Stream
 from wamzoo.nn.flow_matching import BumpWeight, sample_logit_normal, sample_shifted_uniform
-from wamzoo.samplers import SOLVERS, FlowSampler
+from wamzoo.samplers import SOLVERS, FlowSampler, check_grid
 
 SAMPLINGS = ("shifted-uniform", "logit-normal")
 WEIGHTINGS = ("bump", "uniform")
@@ -37,12 +39,14 @@ class FlowMatchingScheduler(Scheduler):
         phases: inference phases, a list of ``{stream: steps}``.
         solver: ``"euler"`` or ``"unipc"``.
         infer_shift: timestep shift of the inference grid.
+        infer_grid: ``[start, end]``, end points of the inference grid before the shift (default: the
+            solver's, :data:`wamzoo.samplers.GRIDS`; the X-WAM release: ``[0.999, 0]``).
     """
 
     def __init__(self, shift: float = 5.0, sampling: str = "shifted-uniform", logit_mean: float = 0.0,
                  logit_std: float = 1.0, loss_weighting: str = "bump",
                  phases: Sequence[Mapping[str, int]] = ({"action": 10},), solver: str = "euler",
-                 infer_shift: float = 5.0):
+                 infer_shift: float = 5.0, infer_grid: Sequence[float] | None = None):
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
         if loss_weighting not in WEIGHTINGS:
@@ -54,6 +58,7 @@ class FlowMatchingScheduler(Scheduler):
         self.shift, self.sampling = float(shift), sampling
         self.logit_mean, self.logit_std = float(logit_mean), float(logit_std)
         self.loss_weighting, self.solver, self.infer_shift = loss_weighting, solver, float(infer_shift)
+        self.infer_grid = None if infer_grid is None else check_grid(infer_grid, solver, "infer_grid")
         self.phases = [Phase({str(k): int(v) for k, v in dict(p).items()}) for p in phases]
         self._bump = BumpWeight(self.shift)
 
@@ -96,4 +101,4 @@ class FlowMatchingScheduler(Scheduler):
         return list(self.phases)
 
     def sampler(self, name, steps):
-        return FlowSampler(self.solver, steps, self.infer_shift)
+        return FlowSampler(self.solver, steps, self.infer_shift, self.infer_grid)

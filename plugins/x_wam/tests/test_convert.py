@@ -271,22 +271,20 @@ def release_grid(steps, shift=5.0):
 
 
 def flow_unipc(steps, shift=5.0):
-    """UniPC for flow matching (the release's file is a copy of diffusers 0.31's UniPC) on the grid wamzoo
-    uses, diffusers' ``phi(linspace(1, 1/1000, steps + 1)[:-1])``: 1/1000 above the release's
-    :func:`release_grid` before the shift (a known difference, see
-    :func:`test_sampler_uses_the_release_grid`)."""
+    """UniPC for flow matching (the release's file is a copy of diffusers 0.31's UniPC) on the release's
+    :func:`release_grid`, set as the release sets it: a shift-1 scheduler given the shifted times."""
     from diffusers import UniPCMultistepScheduler
 
     s = UniPCMultistepScheduler(num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True,
-                                flow_shift=shift, solver_order=2)
-    s.set_timesteps(steps)
+                                flow_shift=1.0, solver_order=2)
+    s.set_timesteps(sigmas=release_grid(steps, shift)[:-1].numpy())
     return s
 
 
 def ref_generate(p, z0, context, s0, noise_v, noise_a, noise_p, video_steps=50, action_steps=10):
-    """``XWAMRunner.forward`` with ``early_stop=True``, ``run_depth=False``, ``cfg=0``, except for two
-    sampler details wamzoo does not represent (module doc of :mod:`wamzoo_x_wam.convert`): the model's
-    time is ``sigma * 1000`` (the release casts it to int64 first) and the grid is :func:`flow_unipc`'s."""
+    """``XWAMRunner.forward`` with ``early_stop=True``, ``run_depth=False``, ``cfg=0``, except for a
+    sampler detail wamzoo does not represent (module doc of :mod:`wamzoo_x_wam.convert`): the model's
+    time is ``sigma * 1000`` (the release casts it to int64 first)."""
     sv, sa, sp = flow_unipc(video_steps), flow_unipc(action_steps), flow_unipc(action_steps)
     xv = noise_v.clone()
     xv[:, :, :1] = z0
@@ -507,6 +505,12 @@ def test_refusals(tmp_path, offline):
         _load("x-wam/robotwin", tmp_path / "c3", num_heads=5)
 
     cfg = run_config()
+    cfg["flow_matching_num_train_timesteps"] = 500
+    hub_cache(tmp_path / "c5", REPO, write_run(tmp_path / "steps", config=cfg))
+    with pytest.raises(LoadError, match="flow_matching_num_train_timesteps=500.*cannot be represented"):
+        _load("x-wam/robotwin", tmp_path / "c5")
+
+    cfg = run_config()
     del cfg["dataset"]["statistics"]["q99"]["gripper_action"]
     hub_cache(tmp_path / "c4", REPO, write_run(tmp_path / "stats", config=cfg))
     with pytest.raises(LoadError, match="lack 'gripper_action'"):
@@ -522,9 +526,11 @@ def test_converted_policy_saves_and_reloads_natively(robotwin, tmp_path):
     assert json.loads((folder / "config.json").read_text())["recipe"]["upstream"]["format"] == "x-wam.release"
 
 
-@pytest.mark.xfail(reason="wamzoo's UniPC sampler (wamzoo.samplers, diffusers' flow sigmas) steps on"
-                          " phi(linspace(1, 1/1000, n + 1)), the release on phi(linspace(1 - 1/1000, 0, n + 1))")
-def test_sampler_uses_the_release_grid(robotwin):
+def test_sampler_uses_the_release_grid(robotwin, tmp_path):
+    assert robotwin.scheduler.infer_grid == (0.999, 0.0)
     for steps in (robotwin.scheduler.video_steps, robotwin.scheduler.action_steps):
-        torch.testing.assert_close(robotwin.scheduler.sampler("action", steps).sigmas.double(), release_grid(steps),
-                                   atol=1e-6, rtol=0)
+        for name in ("video", "action", "state"):
+            torch.testing.assert_close(robotwin.scheduler.sampler(name, steps).sigmas.double(), release_grid(steps),
+                                       atol=1e-6, rtol=0)
+    again = wamzoo.load(str(robotwin.save_pretrained(tmp_path / "native")))  # the grid is part of the recipe
+    assert again.scheduler.infer_grid == (0.999, 0.0)

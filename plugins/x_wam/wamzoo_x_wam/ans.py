@@ -74,7 +74,8 @@ class XWAMScheduler(FlowMatchingScheduler):
     def __init__(self, schedule: str = "ans", p_clean: float = 0.5, beta: Sequence[float] = (1.5, 1.0),
                  shift: float = 5.0, video_steps: int = 50, action_steps: int = 10, early_stop: bool = True,
                  obs_group: str = "obs", action_group: str = "action", video_streams: Sequence[str] = ("video",),
-                 action_streams: Sequence[str] = ("action", "state"), solver: str = "unipc"):
+                 action_streams: Sequence[str] = ("action", "state"), solver: str = "unipc",
+                 infer_grid: Sequence[float] | None = None):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         if not 0.0 <= p_clean <= 1.0:
@@ -87,7 +88,7 @@ class XWAMScheduler(FlowMatchingScheduler):
         self.video_streams, self.action_streams = tuple(video_streams), tuple(action_streams)
         steps = {**{n: self.video_steps for n in self.video_streams}, **{n: self.action_steps for n in self.action_streams}}
         super().__init__(shift=shift, sampling="shifted-uniform", loss_weighting="uniform", phases=[steps],
-                         solver=solver, infer_shift=shift)
+                         solver=solver, infer_shift=shift, infer_grid=infer_grid)
 
     # -- training ---------------------------------------------------------------------------
     def draw_unshifted(self, batch: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

@@ -19,8 +19,9 @@
   config under ``dataset``). Facts read from it: ``dataset.statistics`` (q01/q99), ``video_size``,
   ``frame_num`` / ``sequence_length``, ``frame_skip`` / ``action_skip``, ``action_dim``,
   ``proprio_dim``, ``num_extra_layers``, ``use_depth``, ``time_shifting``, ``sample_steps``,
-  ``action_denoise_steps`` and ``use_decoupled_inference``. Sizes come from the tensor shapes; the
-  head count (not visible in a shape; Wan2.2-TI2V-5B: 24) is the option ``num_heads``.
+  ``action_denoise_steps``, ``use_decoupled_inference`` and ``flow_matching_num_train_timesteps``.
+  Sizes come from the tensor shapes; the head count (not visible in a shape; Wan2.2-TI2V-5B: 24) is
+  the option ``num_heads``.
 
 Weight names (``XWAMModel`` = Wan2.2's ``WanModel`` naming -> wamzoo; block and embedding rules are
 the shared :data:`wamzoo.convert.WAN_BLOCK` / ``WAN_EMBED``):
@@ -60,9 +61,13 @@ What carries over, as the release's ``evaluation/policy_server.py`` runs it:
   run's ``video_size`` (256 x 320).
 - Sequence: one full-attention sequence of video, 32 actions (RoPE frame positions ``k / 16``) and 9
   states (``j / 4``); the depth branch (``extra_blocks``) reads everything and is skipped for actions.
-- Inference: the clean current latent frame and state token at t = 0; UniPC on the shift-5 grid,
+- Inference: the clean current latent frame and state token at t = 0; UniPC on the release's grid,
   ``action_denoise_steps`` (10) for action and state, ``sample_steps`` (50) for video; early stop
-  after the action steps (the server's ``early_stop=True``, ``run_depth=False``).
+  after the action steps (the server's ``early_stop=True``, ``run_depth=False``). The grid is
+  ``FlowUniPCMultistepScheduler(shift=1).set_timesteps(n, shift=time_shifting)``'s
+  (``utils/fm_solvers_unipc.py``): ``phi(linspace(sigma_max, sigma_min, n + 1)[:-1])``, then 0, with
+  the training sigmas' ``sigma_max = 1 - 1/1000`` and ``sigma_min = 0``, i.e. the scheduler option
+  ``infer_grid: [0.999, 0]`` (:data:`RELEASE_GRID`; diffusers' own UniPC grid is ``[1, 1/1000]``).
 - The VAE is not converted: ``vae.model.*`` is the frozen Wan2.2 VAE (``requires_grad_(False)``, not in
   the optimizer), identical to ``Wan2.2_VAE.pth``; the codec is diffusers' conversion of those weights
   (``Wan-AI/Wan2.2-TI2V-5B-Diffusers``, option ``codec``). The checkpoint's ``vae.mean``/``vae.std``
@@ -86,9 +91,11 @@ What cannot be represented (settings are kept in ``policy.config["upstream"]["no
   its datasets, not its code; wamzoo's ``pixels_to_depth`` (inverse depth ``near / d``) is not known
   to match, so metric depth from :func:`wamzoo_x_wam.inference.predict_4d` is uncalibrated.
 - Refused: more than one extra modality branch, an action per several environment steps
-  (``action_skip`` > 1), a codec whose latent frame spans other than the code's 4 frames (its action
-  and state RoPE positions hard-code the Wan2.2 VAE's stride), an output width other than the input
-  channels, or a time-frequency width other than 256.
+  (``action_skip`` > 1), ``flow_matching_num_train_timesteps`` other than 1000 (the model's time
+  scale and the grid's ``sigma_max`` depend on it; wamzoo's is 1000), a codec whose latent frame
+  spans other than the code's 4 frames (its action and state RoPE positions hard-code the Wan2.2
+  VAE's stride), an output width other than the input channels, or a time-frequency width other
+  than 256.
 """
 
 from __future__ import annotations
@@ -109,6 +116,11 @@ WAN_VAE = {"name": "wan-vae", "pretrained": "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "
 #: Latent frames per pixel frame the code hard-codes in its action/state RoPE (``XWAMModel``:
 #: ``scale=action_num * 4`` and ``scale=4``), the Wan2.2 VAE's temporal stride.
 FRAMES_PER_LATENT = 4
+#: The code's ``flow_matching_num_train_timesteps`` (the model's time is ``sigma * 1000``, as wamzoo's).
+TRAIN_TIMESTEPS = 1000
+#: End points of the release's inference grid before the shift (``FlowUniPCMultistepScheduler``:
+#: ``sigma_max = 1 - 1/1000``, ``sigma_min = 0``), the scheduler option ``infer_grid``.
+RELEASE_GRID = (1.0 - 1.0 / TRAIN_TIMESTEPS, 0.0)
 
 #: Top-level entries of the model-states file besides ``module``: DeepSpeed's ``_save_checkpoint``
 #: state and Lightning's client state (``DeepSpeedStrategy.save_checkpoint``).
@@ -339,7 +351,7 @@ def policy_section(sizes: Mapping[str, Any], codec: Mapping[str, Any] | None, ac
                                                         "patch_size", "depth_layers")})
     policy["action_expert"].update({"dim": sizes["dim"], "frame_stride": int(action_num), "state_tokens": "frames"})
     policy["scheduler"].update({"shift": float(shift), "video_steps": int(video_steps),
-                                "action_steps": int(action_steps)})
+                                "action_steps": int(action_steps), "infer_grid": list(RELEASE_GRID)})
     policy["codec"] = dict(codec or WAN_VAE)
     policy["context"] = {"dim": sizes["text_dim"], "num_tasks": 0, "state_token": False}
     policy["normalize"] = {"action": "quantile", "state": "quantile"}
@@ -390,6 +402,10 @@ def convert_release(files: Mapping[str, Path], *, checkpoint: str, config: str, 
     _check(action_skip == 1, f"{source}: action_skip={action_skip}: each action spans {action_skip} steps, which"
                              " wamzoo's X-WAM (one action per environment step) cannot represent")
     action_num = frame_skip // action_skip
+    train_timesteps = int(cfg.get("flow_matching_num_train_timesteps", TRAIN_TIMESTEPS))
+    _check(train_timesteps == TRAIN_TIMESTEPS, f"{source}: flow_matching_num_train_timesteps={train_timesteps}: the"
+           f" model's time is sigma * {train_timesteps} and its grid starts at 1 - 1/{train_timesteps}; wamzoo's"
+           f" X-WAM feeds sigma * {TRAIN_TIMESTEPS}, so such a run cannot be represented")
     frames = int(cfg.get("frame_num", data.get("sequence_length", 9)))
     height, width = (int(x) for x in data.get("video_size", (256, 320)))
     shift = float(cfg.get("time_shifting", 5.0))
