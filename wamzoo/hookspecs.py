@@ -40,7 +40,7 @@ def register_recipes(register):
 
 @hookspec
 def register_pretrained(register):
-    """Register pretrained policies by name: ``register(wamzoo.hub.Pretrained(...))``."""
+    """Register pretrained policies by name: ``register(wamzoo.hub.Pretrained(...), ...)``."""
 
 
 @hookspec
@@ -48,5 +48,6 @@ def register_converters(register):
     """Register checkpoint converters: ``register(name, fn)``.
 
     ``fn(files: dict[str, Path], **options) -> wamzoo.WAMPolicy`` turns the files of a released
-    checkpoint into a policy; pretrained names refer to converters by ``name``.
+    checkpoint into a policy; pretrained names refer to converters by ``name``. ``fn`` may be a lazy
+    reference ``"package.module:function"``, imported on first use (so listing names stays fast).
     """

@@ -17,9 +17,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from wamzoo.errors import LoadError
+from wamzoo.registry import import_target
 
 if TYPE_CHECKING:  # torch is imported where used, so plugins can register names without it
     import torch
@@ -216,7 +217,7 @@ def convert(converter: str, files: dict[str, Path], **options: Any) -> WAMPolicy
     from wamzoo.plugins import get_plugins
     from wamzoo.registry import unknown
 
-    converters: dict[str, Callable[..., WAMPolicy]] = get_plugins().converters
+    converters = get_plugins().converters
     if converter not in converters:
         raise unknown("checkpoint converter", converter, converters)
-    return converters[converter](files, **options)
+    return import_target(converters[converter])(files, **options)

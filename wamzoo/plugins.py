@@ -55,7 +55,7 @@ class Plugins:
         self.recipe_dirs: list[tuple[str, Path]] = []
         self.pretrained: dict[str, Any] = {}
         self.pretrained_plugin: dict[str, str] = {}
-        self.converters: dict[str, Callable[..., Any]] = {}
+        self.converters: dict[str, Callable[..., Any] | str] = {}
         self.converter_plugin: dict[str, str] = {}
         self.problems: list[Problem] = []
         self.info: dict[str, PluginInfo] = {}
@@ -113,16 +113,17 @@ class Plugins:
             self.recipe_dirs.append((name, p))
             counts["recipe folder"] = counts.get("recipe folder", 0) + 1
 
-        def pretrained(spec: Any) -> None:
-            if spec.name in self.pretrained:
-                self.problems.append(Problem(name, f"pretrained name {spec.name!r} clashes with plugin"
-                                                   f" {self.pretrained_plugin[spec.name]!r}"))
-                return
-            self.pretrained[spec.name] = spec
-            self.pretrained_plugin[spec.name] = name
-            counts["pretrained"] = counts.get("pretrained", 0) + 1
+        def pretrained(*specs: Any) -> None:
+            for spec in specs:
+                if spec.name in self.pretrained:
+                    self.problems.append(Problem(name, f"pretrained name {spec.name!r} clashes with plugin"
+                                                       f" {self.pretrained_plugin[spec.name]!r}"))
+                    continue
+                self.pretrained[spec.name] = spec
+                self.pretrained_plugin[spec.name] = name
+                counts["pretrained"] = counts.get("pretrained", 0) + 1
 
-        def converter(cname: str, fn: Callable[..., Any]) -> None:
+        def converter(cname: str, fn: Callable[..., Any] | str) -> None:
             if cname in self.converters:
                 self.problems.append(Problem(name, f"converter {cname!r} clashes with plugin"
                                                    f" {self.converter_plugin[cname]!r}"))

@@ -70,6 +70,17 @@ def unknown(what: str, name: str, candidates: typing.Iterable[str], hint: str = 
     return UnknownNameError(msg)
 
 
+def import_target(target: Callable[..., Any] | str) -> Callable[..., Any]:
+    """``target`` itself, or the object a lazy reference ``"package.module:Attribute"`` names (imported now)."""
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 @dataclass
 class Entry:
     """One registered component.
@@ -87,12 +98,7 @@ class Entry:
 
     @property
     def obj(self) -> Callable[..., Any]:
-        if isinstance(self.target, str):
-            module, _, attr = self.target.partition(":")
-            obj: Any = importlib.import_module(module)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-            self.target = obj
+        self.target = import_target(self.target)
         return self.target
 
     @property

@@ -45,13 +45,12 @@ def register_recipes(register):
 def register_pretrained(register):
     from wamzoo_fast_wam.pretrained import PRETRAINED
 
-    for spec in PRETRAINED:
-        register(spec)
+    register(*PRETRAINED)
 
 
 @hookimpl
 def register_converters(register):
-    from wamzoo_fast_wam.pretrained import CONVERTERS
+    from wamzoo_fast_wam.pretrained import RELEASE, LEROBOT
 
-    for name, fn in CONVERTERS.items():
-        register(name, fn)
+    register(RELEASE, "wamzoo_fast_wam.convert:convert_release")
+    register(LEROBOT, "wamzoo_fast_wam.convert:convert_lerobot")

@@ -9,7 +9,6 @@ Torch-free, so registering the names at plugin load costs nothing; the converter
 
 from __future__ import annotations
 
-from typing import Any
 
 from wamzoo.hub import Pretrained
 
@@ -61,17 +60,3 @@ def lerobot_pretrained(repo_id: str, name: str | None = None, revision: str | No
     """
     return Pretrained(name=name or repo_id, repo_id=repo_id, revision=revision, converter=LEROBOT,
                       files=list(LEROBOT_FILES), description=f"LeRobot FastWAM checkpoint {repo_id}")
-
-
-def _lazy(name: str):
-    def converter(files, **options: Any):
-        from wamzoo_fast_wam import convert
-
-        return getattr(convert, name)(files, **options)
-
-    converter.__name__ = converter.__qualname__ = name
-    converter.__doc__ = f"See :func:`wamzoo_fast_wam.convert.{name}` (imported on first use)."
-    return converter
-
-
-CONVERTERS = {RELEASE: _lazy("convert_release"), LEROBOT: _lazy("convert_lerobot")}

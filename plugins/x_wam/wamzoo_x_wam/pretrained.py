@@ -49,17 +49,3 @@ PRETRAINED = [
             "X-WAM pretrained on 5,800 hours of robot data (the starting point of the fine-tuned runs), with the"
             " statistics of its run config"),
 ]
-
-
-def _lazy(name: str):
-    def converter(files, **options: Any):
-        from wamzoo_x_wam import convert
-
-        return getattr(convert, name)(files, **options)
-
-    converter.__name__ = converter.__qualname__ = name
-    converter.__doc__ = f"See :func:`wamzoo_x_wam.convert.{name}` (imported on first use)."
-    return converter
-
-
-CONVERTERS = {RELEASE: _lazy("convert_release")}
