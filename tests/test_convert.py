@@ -213,3 +213,29 @@ def test_vae_codec_encodes_the_composed_canvas():
     assert torch.allclose(z, plain.encode(torch.cat([frames[:, :, :1], frames[:, :, 1:]], dim=-1)), atol=1e-6)
     assert not torch.allclose(z, torch.cat([plain.encode(frames[:, :, :1]), plain.encode(frames[:, :, 1:])], -1),
                               atol=1e-4)  # a convolutional VAE with attention sees across the seam
+
+
+def test_vae_codec_per_frame_encodes_each_frame_alone():
+    """``per_frame``: one latent per frame, each frame its own 1-frame clip (AHA-WAM's planner frames)."""
+    cfg = {"base_dim": 8, "z_dim": 4, "dim_mult": [1, 2], "num_res_blocks": 1, "temperal_downsample": [True],
+           "latents_mean": [0.1] * 4, "latents_std": [2.0] * 4}
+    torch.manual_seed(0)
+    clip = WanVAECodec(config=cfg)
+    each = WanVAECodec(config=cfg, per_frame=True)
+    each.load_state_dict(clip.state_dict())
+    assert (clip.temporal_factor, each.temporal_factor, each.latent_frames(5)) == (2, 1, 5)
+    frames = torch.rand(2, 5, 2, 3, 8, 8)
+    z = each.encode(frames)
+    assert z.shape == (2, 5, 2, 4, 4, 4) and clip.encode(frames).shape == (2, 3, 2, 4, 4, 4)
+    alone = torch.stack([torch.cat([clip.encode(frames[b:b + 1, t:t + 1, v:v + 1]) for v in range(2)], 2)
+                         for b in range(2) for t in range(5)]).reshape(2, 5, 2, 4, 4, 4)
+    assert torch.allclose(z, alone, atol=1e-5)
+    assert each.decode(z).shape == frames.shape
+    assert torch.allclose(each.decode(z[:, 3:4]), clip.decode(z[:, 3:4]), atol=1e-5)
+    mosaic = WanVAECodec(config=cfg, layout="robotwin", canvas=(12, 8), per_frame=True)
+    mosaic.load_state_dict(clip.state_dict())
+    cams = torch.rand(1, 3, 3, 3, 8, 8)
+    z = mosaic.encode(cams)
+    assert z.shape == (1, 3, 1, 4, 6, 4)
+    assert torch.allclose(z[:, 1:2], clip.encode(compose_views(cams[:, 1:2], "robotwin", (12, 8))), atol=1e-5)
+    assert mosaic.decode(z).shape == (1, 3, 1, 3, 12, 8)

@@ -5,6 +5,8 @@
 - :class:`WanVAECodec`: diffusers' ``AutoencoderKLWan`` (the Wan2.2 VAE: 48 channels, 16x spatial,
   4x causal temporal compression), loaded from a local folder or the Hub, or built from a config
   (tiny configs run on a CPU). Latents are normalised with the VAE's ``latents_mean/std``.
+  ``per_frame=True`` encodes every frame as its own 1-frame clip (no temporal compression), as the
+  AHA-WAM release does for its planner frames (``_encode_input_image_latents_tensor`` per frame).
 
 A camera ``layout`` (:func:`compose_views`) makes the VAE see all cameras as one canvas, as the
 Fast-WAM code does (it concatenates the cameras in pixel space before encoding); its latents then
@@ -101,12 +103,15 @@ class WanVAECodec(Codec):
         revision: revision pin for ``pretrained``.
         layout: encode all cameras as one canvas (:func:`compose_views`); latents then have one view.
         canvas: ``(height, width)`` of that canvas.
+        per_frame: encode and decode each frame as its own 1-frame clip: one latent per frame,
+            ``temporal_factor`` 1.
     """
 
     def __init__(self, pretrained: str | None = None, subfolder: str | None = "vae",
                  config: dict[str, Any] | None = None, revision: str | None = None, layout: str | None = None,
-                 canvas: tuple[int, int] | None = None):
+                 canvas: tuple[int, int] | None = None, per_frame: bool = False):
         super().__init__()
+        self.per_frame = bool(per_frame)
         if layout is not None and layout not in LAYOUTS:
             raise ValueError(f"unknown camera layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
         self.layout, self.canvas = layout, None if canvas is None else tuple(int(c) for c in canvas)
@@ -122,7 +127,7 @@ class WanVAECodec(Codec):
         cfg = self.vae.config
         self.latent_channels = int(cfg.z_dim)
         self.spatial_factor = 2 ** (len(cfg.dim_mult) - 1) * int(cfg.patch_size or 1)
-        self.temporal_factor = 2 ** sum(bool(x) for x in cfg.temperal_downsample)
+        self.temporal_factor = 1 if self.per_frame else 2 ** sum(bool(x) for x in cfg.temperal_downsample)
         self.register_buffer("mean", torch.tensor(cfg.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1),
                              persistent=False)
         self.register_buffer("std", torch.tensor(cfg.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1),
@@ -133,19 +138,30 @@ class WanVAECodec(Codec):
         self.vae.eval()  # frozen
         return self
 
+    def _clips(self, x: Tensor) -> tuple[Tensor, int]:
+        """``[B, T, V, C, H, W]`` -> VAE clips ``[N, C, T', H, W]`` (one per view, or per frame and view)."""
+        B, T, V = x.shape[:3]
+        if self.per_frame:
+            return x.reshape(B * T * V, *x.shape[3:]).unsqueeze(2), B
+        return x.permute(0, 2, 3, 1, 4, 5).reshape(B * V, x.shape[3], T, *x.shape[4:]), B
+
+    def _unclips(self, y: Tensor, B: int, V: int) -> Tensor:
+        """Inverse of :meth:`_clips`: ``[N, C, T', H, W]`` -> ``[B, T', V, C, H, W]``."""
+        if self.per_frame:
+            y = y[:, :, 0]
+            return y.reshape(B, -1, V, *y.shape[1:])
+        return y.reshape(B, V, *y.shape[1:]).permute(0, 3, 1, 2, 4, 5)
+
     @torch.no_grad()
     def encode(self, frames: Tensor) -> Tensor:
         if self.layout is not None:
             frames = compose_views(frames, self.layout, self.canvas)
-        B, T, V, C, H, W = frames.shape
-        x = frames.permute(0, 2, 3, 1, 4, 5).reshape(B * V, C, T, H, W) * 2 - 1
+        x, B = self._clips(frames * 2 - 1)
         z = (self.vae.encode(x.to(self.vae.dtype)).latent_dist.mode().float() - self.mean) / self.std
-        return z.reshape(B, V, *z.shape[1:]).permute(0, 3, 1, 2, 4, 5)
+        return self._unclips(z, B, frames.shape[2])
 
     @torch.no_grad()
     def decode(self, latents: Tensor) -> Tensor:
-        B, T, V = latents.shape[:3]
-        z = latents.permute(0, 2, 3, 1, 4, 5).reshape(B * V, latents.shape[3], T, *latents.shape[4:])
+        z, B = self._clips(latents)
         x = self.vae.decode((z * self.std + self.mean).to(self.vae.dtype)).sample.float()
-        x = ((x + 1) / 2).clamp(0, 1)
-        return x.reshape(B, V, *x.shape[1:]).permute(0, 3, 1, 2, 4, 5)
+        return self._unclips(((x + 1) / 2).clamp(0, 1), B, latents.shape[2])
