@@ -1,177 +1,81 @@
 """Regenerate ``results/fast_wam.md``: Fast-WAM and its variants on Meta-World mw-easy, success per
 task and per-chunk latency side by side, with the commands that produced every number.
 
-    python benchmarks/fast_wam_results.py            # tables from the JSON files below
-    python benchmarks/fast_wam_results.py --run      # first train (1 h each), evaluate and time all four
+    python benchmarks/fast_wam_results.py                    # tables from the JSON files below
+    python benchmarks/fast_wam_results.py --run --jobs 2     # first train (40 min each, two side by
+                                                             # side, one thread each), evaluate, time
 
-Inputs (written by the commands listed in the output):
+Inputs (written by the commands listed in the output; each long job holds /tmp/wamzoo-cpu.lock):
 
 - ``results/fast_wam/eval-<recipe>.json``: ``wamzoo eval runs/<recipe> --suite mw-easy --episodes 20 --json ...``
-- ``results/fast_wam/latency.json``: ``wamzoo bench latency fast-wam-idm fast-wam-joint fast-wam --json ...``
-- ``runs/<recipe>/metrics.csv`` and ``runs/<recipe>/train_minutes.txt``: the training runs.
+- ``results/fast_wam/latency.json``: ``wamzoo bench latency fast-wam-idm fast-wam-joint fast-wam
+  fast-wam-novideo --json ...``
+- ``runs/<recipe>/metrics.csv``, ``hparams.yaml``, ``train_minutes.txt`` and ``train_jobs.txt``: the training runs.
 
-Nothing is typed in by hand: a missing input shows as "not run".
+The recipes hold the training budget (``trainer.max_minutes=40``, ``trainer.threads=1``, each
+variant's ``max_steps``); ``--minutes`` overrides the minutes. Nothing is typed in by hand: a
+missing input shows as "not run".
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
+
+SCRIPT = "benchmarks/fast_wam_results.py"
 VARIANTS = {  # recipe -> label
     "fast-wam": "Fast-WAM (skip imagination)",
     "fast-wam-joint": "Joint",
     "fast-wam-idm": "IDM",
     "fast-wam-novideo": "no video co-training (λ=0)",
 }
-OUT = ROOT / "results" / "fast_wam"
-ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # 2 shared cores: OpenMP threads must not spin against other jobs
+WHAT = {"fast-wam": "1 video pass (current frame) + 10 action steps",
+        "fast-wam-joint": "10 joint steps (future video + actions)",
+        "fast-wam-idm": "10 video steps, 1 pass over the generated video, 10 action steps",
+        "fast-wam-novideo": "as Fast-WAM (same network)"}
+LATENCY_ORDER = ("fast-wam-idm", "fast-wam-joint", "fast-wam", "fast-wam-novideo")
+STEPS = ("train", "eval", "latency")
+RECIPE_MINUTES = 40  # trainer.max_minutes of the recipes
 EVAL_EPISODES = 20
 
 
-def commands(minutes: float) -> dict[str, list[list[str]]]:
-    cmd = {"train": [], "eval": []}
-    for r in VARIANTS:
-        cmd["train"].append(["wamzoo", "train", r, f"trainer.max_minutes={minutes:g}"])
-        cmd["eval"].append(["wamzoo", "eval", f"runs/{r}", "--suite", "mw-easy", "--episodes", str(EVAL_EPISODES),
-                            "--json", f"results/fast_wam/eval-{r}.json"])
-    cmd["latency"] = [["wamzoo", "bench", "latency", "fast-wam-idm", "fast-wam-joint", "fast-wam", "fast-wam-novideo",
-                       "--repeats", "30", "--json", "results/fast_wam/latency.json"]]
-    return cmd
-
-
-def _shell(cmd: list[str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in ENV.items()) + " " + " ".join(cmd)
-
-
-def run_all(minutes: float, only: set[str]) -> None:
-    env = {**os.environ, **ENV}
-    OUT.mkdir(parents=True, exist_ok=True)
-    cmds = commands(minutes)
-    for i, r in enumerate(VARIANTS):
-        if "train" in only:
-            t0 = time.time()
-            subprocess.run(cmds["train"][i], cwd=ROOT, env=env, check=True)
-            (ROOT / "runs" / r / "train_minutes.txt").write_text(f"{(time.time() - t0) / 60:.1f}\n")
-        if "eval" in only:
-            subprocess.run(cmds["eval"][i], cwd=ROOT, env=env, check=True)
-    if "latency" in only:
-        subprocess.run(cmds["latency"][0], cwd=ROOT, env=env, check=True)
-
-
-def _load(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _training(recipe: str) -> dict:
-    out = {}
-    metrics = ROOT / "runs" / recipe / "metrics.csv"
-    if metrics.is_file():
-        rows = list(csv.DictReader(metrics.open()))
-        losses = [(int(r["step"]), float(r["train/loss"])) for r in rows if r.get("train/loss")]
-        if losses:
-            out["steps"] = max(s for s, _ in losses)
-            tail = [v for _, v in losses[-5:]]
-            out["final_loss"] = sum(tail) / len(tail)
-    minutes = ROOT / "runs" / recipe / "train_minutes.txt"
-    if minutes.is_file():
-        out["minutes"] = float(minutes.read_text())
+def jobs(minutes: float | None = None) -> list[report.Job]:
+    """The page's commands; ``minutes`` overrides the recipes' budget."""
+    out = [report.train_job(r, minutes) for r in VARIANTS]
+    out += [report.eval_job(f"runs/{r}", ["--suite", "mw-easy"], EVAL_EPISODES,
+                            f"results/fast_wam/eval-{r}.json") for r in VARIANTS]
+    out.append(report.Job("latency", ["wamzoo", "bench", "latency", *LATENCY_ORDER, "--repeats", "30", "--json",
+                                      "results/fast_wam/latency.json"]))
     return out
 
 
-def _pct(x) -> str:
-    return "not run" if x is None else f"{100 * x:.0f}%"
-
-
-def render(minutes: float) -> str:
-    evals = {r: _load(OUT / f"eval-{r}.json") for r in VARIANTS}
-    latency = _load(OUT / "latency.json") or []
-    lat = {row["target"]: row for row in latency}
-    tasks = next((list(e["tasks"]) for e in evals.values() if e), [])
-    lines = ["# Fast-WAM on Meta-World mw-easy: success and latency of the variants", "",
-             "Generated by `python benchmarks/fast_wam_results.py` from the JSON files of the commands below;"
-             " do not edit by hand.", ""]
-    lines += ["## Closed-loop success (mw-easy, %d evaluation layouts per task, seeds disjoint from training)"
-              % EVAL_EPISODES, ""]
-    lines.append("| task | " + " | ".join(VARIANTS.values()) + " |")
-    lines.append("|---|" + "---:|" * len(VARIANTS))
-    for t in tasks:
-        cells = [_pct(e["tasks"][t]["success_rate"]) if e else "not run" for e in evals.values()]
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    lines.append("| **mean** | " + " | ".join(f"**{_pct(e['mean_success_rate'])}**" if e else "not run"
-                                            for e in evals.values()) + " |")
-    lines.append("| policy ms / chunk in the eval loop | " + " | ".join(
-        f"{sum(v['policy_latency_ms'] for v in e['tasks'].values()) / len(e['tasks']):.1f}" if e else "-"
-        for e in evals.values()) + " |")
-    lines += ["", "## Per-chunk inference latency (`wamzoo bench latency`, batch 1, same inputs)", ""]
-    base = lat.get("fast-wam", {}).get("median_ms")
-    lines.append("| variant | what runs per chunk | params (M) | median ms | p90 ms | × Fast-WAM |")
-    lines.append("|---|---|---:|---:|---:|---:|")
-    what = {"fast-wam": "1 video pass (current frame) + 10 action steps",
-            "fast-wam-joint": "10 joint steps (future video + actions)",
-            "fast-wam-idm": "10 video steps, 1 pass over the generated video, 10 action steps",
-            "fast-wam-novideo": "as Fast-WAM (same network)"}
-    for r, label in VARIANTS.items():
-        row = lat.get(r)
-        if row is None:
-            lines.append(f"| {label} | {what[r]} | - | not run | - | - |")
-            continue
-        ratio = f"{row['median_ms'] / base:.2f}" if base else "-"
-        lines.append(f"| {label} | {what[r]} | {row['params_m']:.2f} | {row['median_ms']:.1f} | {row['p90_ms']:.1f} |"
-                     f" {ratio} |")
-    if base and "fast-wam-idm" in lat:
-        lines += ["", f"IDM / Fast-WAM = **{lat['fast-wam-idm']['median_ms'] / base:.1f}x**"
-                      f" (the paper: 810 / 190 ms = 4.3x); Joint / Fast-WAM ="
-                      f" {lat['fast-wam-joint']['median_ms'] / base:.1f}x (paper 580 / 190 = 3.1x)."
-                  if "fast-wam-joint" in lat else ""]
-    lines += ["", "## Training (each variant: same recipe size and data, at most %g minutes on this CPU)" % minutes, ""]
-    lines.append("| variant | optimiser steps | minutes | final loss (mean of last 5 logs) |")
-    lines.append("|---|---:|---:|---:|")
-    for r, label in VARIANTS.items():
-        tr = _training(r)
-        lines.append(f"| {label} | {tr.get('steps', '-')} | {tr.get('minutes', '-')} |"
-                     f" {tr['final_loss']:.4f} |" if "final_loss" in tr else f"| {label} | - | - | - |")
-    host = next((e for e in evals.values() if e), None)
+def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
+    out = root / "results" / "fast_wam"
+    evals = {label: report.load(out / f"eval-{r}.json") for r, label in VARIANTS.items()}
+    rows = report.load(out / "latency.json")
+    lines = report.header("Fast-WAM on Meta-World mw-easy: success and latency of the variants", SCRIPT)
+    lines += report.success_section(evals, EVAL_EPISODES) + [""]
+    lines += report.latency_section(rows, VARIANTS, WHAT, "fast-wam", "Fast-WAM")
+    idm, joint = report.ratio(rows, "fast-wam-idm", "fast-wam"), report.ratio(rows, "fast-wam-joint", "fast-wam")
+    if idm:
+        lines += ["", f"IDM / Fast-WAM = **{idm:.1f}x** (the paper: 810 / 190 ms = 4.3x)."
+                  + (f" Joint / Fast-WAM = {joint:.1f}x (paper 580 / 190 = 3.1x)." if joint else "")]
+    budget = RECIPE_MINUTES if minutes is None else minutes
+    lines += ["", f"## Training (each variant: same recipe size and data, at most {budget:g} minutes and its own"
+                  " max_steps on this CPU)", ""]
+    lines += report.training_table(VARIANTS, root)
     lines += ["", "Losses are not comparable across variants (λ_video = 0 drops the video term).", ""]
-    lines += ["## Commands", "", "```bash"]
-    cmds = commands(minutes)
-    for i, _ in enumerate(VARIANTS):
-        lines.append(_shell(cmds["train"][i]))
-    for i, _ in enumerate(VARIANTS):
-        lines.append(_shell(cmds["eval"][i]))
-    lines.append(_shell(cmds["latency"][0]))
-    lines.append("python benchmarks/fast_wam_results.py")
-    lines += ["```", ""]
-    if host:
-        lines.append(f"Evaluation: replan {host['replan']} actions per chunk, at most {host['max_steps']} steps per"
-                     f" episode, seeds {host['seeds'][0]}..{host['seeds'][-1]}.")
-    if latency:
-        lines.append(f"Latency: {latency[0]['repeats']} calls after warm-up, {latency[0]['threads']} threads,"
-                     " untrained weights of the recipes (latency does not depend on the weights).")
+    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, root))
+    lines += [s for s in (report.eval_note(evals.values()), report.latency_note(rows)) if s]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", nargs="*", choices=("train", "eval", "latency"), default=None,
-                   help="run these steps first (no value: all three)")
-    p.add_argument("--minutes", type=float, default=60.0, help="training budget per variant")
-    p.add_argument("--out", default=str(ROOT / "results" / "fast_wam.md"))
-    args = p.parse_args(argv)
-    if args.run is not None:
-        run_all(args.minutes, set(args.run or ("train", "eval", "latency")))
-    text = render(args.minutes)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
-    return 0
+    return report.main(argv, __doc__, STEPS, "fast_wam.md", jobs, render, None,
+                       f"training budget per variant (default: the recipes' {RECIPE_MINUTES})")
 
 
 if __name__ == "__main__":

@@ -24,19 +24,14 @@ Inputs (nothing typed in by hand; a missing file shows as "not run"):
 from __future__ import annotations
 
 import argparse
-import csv
-import fcntl
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "results" / "harmo_wam"
-LOCK = "/tmp/wamzoo-cpu.lock"
-ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # 2 shared cores: OpenMP threads must not spin against other jobs
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
+
+SCRIPT = "benchmarks/harmo_wam_results.py"
 MODES = {"gate": "HarmoWAM (hard gate, s > 0.5)", "soft": "soft average", "predictive": "predictive only",
          "reactive": "reactive only"}
 HELD_OUT_SEED = 100_000  # demonstration seeds of the held-out sets (training sets use seeds from 0)
@@ -50,6 +45,8 @@ SUITES = {
                    "held_out": ("data/metaworld/harmo-heldout-pick-place-64", ["--tasks", "pick-place-v3", "--episodes",
                                                                          "10"])},
 }
+STEPS = ("data", "train", "derive", "eval", "gate")
+LOSSES = {f"train/loss/{k}": k for k in ("video", "action", "react", "gate")}
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -58,76 +55,25 @@ def folder(suite: str, combine: str) -> str:
     return f"runs/{stage2}" if combine == "gate" else f"runs/{stage2}@{combine}"
 
 
-def commands(suite: str, minutes: float) -> dict[str, list[list[str]]]:
+def _data(root: str, args: list[str]) -> report.Job:
+    return report.Job("data", ["wamzoo", "data", "metaworld", *args, "--size", "64", "--out", root],
+                      skip_if=f"{root}/meta/info.json")
+
+
+def jobs(suite: str, minutes: float = 30.0) -> list[report.Job]:
+    """A suite's commands in the order they run: data, both trainings, derived policies, evaluations, gate."""
     s = SUITES[suite]
-    cmd: dict[str, list[list[str]]] = {"data": [], "train": [], "derive": [], "eval": [], "gate": []}
-    if s["train_data"]:
-        root, args = s["train_data"]
-        cmd["data"].append(["wamzoo", "data", "metaworld", *args, "--size", "64", "--out", root])
-    root, args = s["held_out"]
-    cmd["data"].append(["wamzoo", "data", "metaworld", *args, "--seed", str(HELD_OUT_SEED), "--size", "64",
-                        "--out", root])
-    for r in (s["stage1"], s["stage2"]):
-        cmd["train"].append(["wamzoo", "train", r, f"trainer.max_minutes={minutes:g}"])
-    for combine in MODES:
-        if combine != "gate":
-            cmd["derive"].append(["python", "benchmarks/harmo_wam_results.py", "derive", f"runs/{s['stage2']}",
-                                  "--combine", combine, "--out", folder(suite, combine)])
-        cmd["eval"].append(["wamzoo", "eval", folder(suite, combine), *s["target"], "--episodes", str(s["episodes"]),
-                            "--json", f"results/harmo_wam/eval-{suite}-{combine}.json"])
-    cmd["gate"].append(["python", "benchmarks/harmo_wam_results.py", "gate", f"runs/{s['stage2']}", root,
-                        "--json", f"results/harmo_wam/gate-{suite}.json"])
-    return cmd
-
-
-LONG = ("data", "train", "eval", "gate")
-
-
-def _shell(cmd: list[str], step: str) -> str:
-    env = " ".join(f"{k}={v}" for k, v in ENV.items())
-    return f"{env} {'flock ' + LOCK + ' ' if step in LONG else ''}{' '.join(cmd)}"
-
-
-def _others() -> list[str]:
-    """Other ``wamzoo train|eval|data`` processes running now."""
-    out = subprocess.run(["pgrep", "-af", "wamzoo (train|eval|data)"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.strip()]
-
-
-def _run(cmd: list[str], step: str) -> float:
-    """Run ``cmd``; a long step queues on the machine-wide lock, then also waits for runs started
-    without it. Returns the minutes the command itself took."""
-    env = {**os.environ, **ENV}
-    if step not in LONG:
-        subprocess.run(cmd, cwd=ROOT, env=env, check=True)
-        return 0.0
-    with open(LOCK, "a") as lock:
-        print(f"[harmo_wam] queueing on {LOCK}: {' '.join(cmd)}", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            while _others():
-                print(f"[harmo_wam] holding the lock, waiting for: {_others()[0]}", flush=True)
-                time.sleep(60)
-            print(f"[harmo_wam] {_shell(cmd, step)}", flush=True)
-            t0 = time.time()
-            subprocess.run(cmd, cwd=ROOT, env=env, check=True)
-            return (time.time() - t0) / 60
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def run_all(suite: str, minutes: float, steps: set[str]) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    cmds = commands(suite, minutes)
-    for step in ("data", "train", "derive", "eval", "gate"):
-        if step not in steps:
-            continue
-        for cmd in cmds[step]:
-            if step == "data" and (ROOT / cmd[-1] / "meta" / "info.json").is_file():
-                continue
-            took = _run(cmd, step)
-            if step == "train":
-                (ROOT / "runs" / cmd[2] / "train_minutes.txt").write_text(f"{took:.1f}\n")
+    out = [_data(*s["train_data"])] if s["train_data"] else []
+    held_out, args = s["held_out"]
+    out.append(_data(held_out, [*args, "--seed", str(HELD_OUT_SEED)]))
+    out += [report.train_job(r, minutes) for r in (s["stage1"], s["stage2"])]
+    out += [report.Job("derive", ["python", SCRIPT, "derive", f"runs/{s['stage2']}", "--combine", combine, "--out",
+                                  folder(suite, combine)], lock=False) for combine in MODES if combine != "gate"]
+    out += [report.eval_job(folder(suite, combine), s["target"], s["episodes"],
+                            f"results/harmo_wam/eval-{suite}-{combine}.json") for combine in MODES]
+    out.append(report.Job("gate", ["python", SCRIPT, "gate", f"runs/{s['stage2']}", held_out, "--json",
+                                   f"results/harmo_wam/gate-{suite}.json"]))
+    return out
 
 
 # -- derive: the same weights with another combination --------------------------------------------
@@ -144,7 +90,7 @@ def derive(run: str, combine: str, out: str) -> Path:
     if policy.config.get("recipe"):
         policy.config["recipe"] = {**policy.config["recipe"], "name": f"{policy.config['recipe']['name']}@{combine}"}
     policy.action_expert.combine = combine
-    return policy.save_pretrained(ROOT / out)
+    return policy.save_pretrained(report.ROOT / out)
 
 
 # -- gate accuracy on held-out demonstrations -----------------------------------------------------
@@ -185,87 +131,42 @@ def gate_accuracy(run: str, root: str, batch_size: int = 32, seed: int = 0) -> d
 
 
 # -- report ---------------------------------------------------------------------------------------
-def _load(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
+def _gate_table(gate: dict | None) -> list[str]:
+    if not gate:
+        return [report.NOT_RUN]
+    pct = lambda k: report.pct(gate[k], "n/a")  # noqa: E731  (None: no window of that class)
+    return report.table(["windows", "accuracy", "balanced accuracy", "recall (contact)", "recall (free)",
+                         "labels positive", "predicted positive"],
+                        [[gate["windows"], *(pct(k) for k in ("accuracy", "balanced_accuracy", "recall_contact",
+                                                              "recall_free", "label_positive_rate",
+                                                              "predicted_positive_rate"))]], "rrrrrrr")
 
 
-def _training(recipe: str) -> dict:
-    out: dict = {}
-    metrics = ROOT / "runs" / recipe / "metrics.csv"
-    if metrics.is_file():
-        rows = list(csv.DictReader(metrics.open()))
-        steps = [int(r["step"]) for r in rows if r.get("train/loss")]
-        out["steps"] = max(steps) + 1 if steps else None
-        for key in ("video", "action", "react", "gate"):
-            vals = [float(r[f"train/loss/{key}"]) for r in rows if r.get(f"train/loss/{key}")]
-            if vals:
-                out[key] = (sum(vals[:4]) / len(vals[:4]), sum(vals[-4:]) / len(vals[-4:]))
-    minutes = ROOT / "runs" / recipe / "train_minutes.txt"
-    if minutes.is_file():
-        out["minutes"] = float(minutes.read_text())
-    return out
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
-
-
-def render(minutes: float) -> str:
-    lines = ["# HarmoWAM on Meta-World: hard gate vs soft average vs one expert", "",
-             "Generated by `python benchmarks/harmo_wam_results.py` from the files the commands below write;"
-             " do not edit by hand.", "",
-             "Per suite: one stage-1 world model and one stage-2 training (frozen world model,"
-             " L = L_pred + 0.1 L_react + 0.05 L_gate), each at most %g minutes on a shared 2-core CPU. The four"
-             " variants are the same trained weights combined differently at inference, so they share the budget"
-             " exactly (plugins/harmo_wam/README.md, choice 17)." % minutes, ""]
+def render(minutes: float = 30.0, root: Path = report.ROOT) -> str:
+    out = root / "results" / "harmo_wam"
+    lines = report.header("HarmoWAM on Meta-World: hard gate vs soft average vs one expert", SCRIPT)
+    lines += ["Per suite: one stage-1 world model and one stage-2 training (frozen world model,"
+              " L = L_pred + 0.1 L_react + 0.05 L_gate), each at most %g minutes on a shared 2-core CPU. The four"
+              " variants are the same trained weights combined differently at inference, so they share the budget"
+              " exactly (plugins/harmo_wam/README.md, choice 17)." % minutes, ""]
     for suite, s in SUITES.items():
-        evals = {m: _load(OUT / f"eval-{suite}-{m}.json") for m in MODES}
-        tasks = next((list(e["tasks"]) for e in evals.values() if e), [])
-        host = next((e for e in evals.values() if e), None)
-        lines += [f"## {suite}", ""]
-        if host:
-            lines.append(f"Closed-loop success: {s['episodes']} evaluation layouts per task (seeds"
-                         f" {host['seeds'][0]}..{host['seeds'][-1]}, disjoint from training), replan"
-                         f" {host['replan']} actions per chunk, at most {host['max_steps']} steps.")
-            lines.append("")
-        lines.append("| variant | " + " | ".join(tasks or ["tasks"]) + " | mean | policy ms / chunk |")
-        lines.append("|---|" + "---:|" * (len(tasks or [1]) + 2))
-        for m, label in MODES.items():
-            e = evals[m]
-            if not e:
-                lines.append(f"| {label} | " + " | ".join("not run" for _ in tasks or [1]) + " | not run | - |")
-                continue
-            cells = [_pct(e["tasks"][t]["success_rate"]) for t in tasks]
-            ms = sum(v["policy_latency_ms"] for v in e["tasks"].values()) / len(e["tasks"])
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | **{_pct(e['mean_success_rate'])}** | {ms:.0f} |")
-        gate = _load(OUT / f"gate-{suite}.json")
-        seeds = "%d..%d" % (gate["seed_range"][0], gate["seed_range"][1] - 1) if gate and gate.get("seed_range") else "-"
+        evals = {label: report.load(out / f"eval-{suite}-{m}.json") for m, label in MODES.items()}
+        lines += [f"## {suite}", "", f"Closed-loop success: {s['episodes']} evaluation layouts per task, seeds"
+                  " disjoint from training." + (" " + report.eval_note(evals.values())).rstrip(), ""]
+        lines += report.success_table(evals)
+        gate = report.load(out / f"gate-{suite}.json")
+        seeds = ("%d..%d" % (gate["seed_range"][0], gate["seed_range"][1] - 1) if gate and gate.get("seed_range")
+                 else "-")
         lines += ["", "Gate on held-out demonstrations (every window of `%s`, demonstration seeds %s, none used in"
                   " training; labels: 1 within ±%s steps of a gripper change):"
                   % (s["held_out"][0], seeds, gate["k"] if gate else "k"), ""]
-        if gate:
-            lines.append("| windows | accuracy | balanced accuracy | recall (contact) | recall (free) |"
-                         " labels positive | predicted positive |")
-            lines.append("|---:|---:|---:|---:|---:|---:|---:|")
-            lines.append(f"| {gate['windows']} | {_pct(gate['accuracy'])} | {_pct(gate['balanced_accuracy'])} |"
-                         f" {_pct(gate['recall_contact'])} | {_pct(gate['recall_free'])} |"
-                         f" {_pct(gate['label_positive_rate'])} | {_pct(gate['predicted_positive_rate'])} |")
-        else:
-            lines.append("not run")
-        lines += ["", "| training run | optimiser steps | minutes | losses (first → last 4 logs) |", "|---|---:|---:|---|"]
-        for r in (s["stage1"], s["stage2"]):
-            tr = _training(r)
-            losses = ", ".join(f"{k} {a:.3f} → {b:.3f}" for k, (a, b) in tr.items() if isinstance(tr[k], tuple))
-            lines.append(f"| {r} | {tr.get('steps') or 'not run'} | {tr.get('minutes', '-')} | {losses or '-'} |")
-        lines += [""]
-    lines += ["## Commands", "", "```bash"]
-    for suite in SUITES:
-        cmds = commands(suite, minutes)
-        for step in ("data", "train", "derive", "eval", "gate"):
-            lines += [_shell(c, step) for c in cmds[step]]
-    lines += ["python benchmarks/harmo_wam_results.py", "```", "",
-              "`python benchmarks/harmo_wam_results.py run --suite SUITE` runs a suite's commands in this order,"
-              " each long one holding the lock."]
+        lines += _gate_table(gate)
+        lines += [""] + report.training_table({r: r for r in (s["stage1"], s["stage2"])}, root, LOSSES, n=4,
+                                              trend=True) + [""]
+    lines += report.commands_section([j for suite in SUITES for j in jobs(suite, minutes)], SCRIPT)
+    lines += [f"`python {SCRIPT} run --suite SUITE` runs a suite's commands in this order, each long one holding"
+              " the lock (and waiting for any `wamzoo train|eval|data` started without it); data already there is"
+              " not made again."]
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +175,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd")
     r = sub.add_parser("run", help="run a suite's commands (data, train, derive, eval, gate)")
     r.add_argument("--suite", choices=tuple(SUITES), required=True)
-    r.add_argument("--steps", default="data,train,derive,eval,gate")
+    r.add_argument("--steps", default=",".join(STEPS))
     d = sub.add_parser("derive", help="the run's weights with another `combine`, as a policy folder")
     d.add_argument("run")
     d.add_argument("--combine", required=True, choices=tuple(MODES))
@@ -285,7 +186,7 @@ def main(argv=None) -> int:
     g.add_argument("--json", required=True)
     for q in (p, r):
         q.add_argument("--minutes", type=float, default=30.0, help="training budget per stage")
-        q.add_argument("--out-md", default=str(ROOT / "results" / "harmo_wam.md"))
+        q.add_argument("--out-md", default=str(report.ROOT / "results" / "harmo_wam.md"))
     args = p.parse_args(argv)
     if args.cmd == "derive":
         print(derive(args.run, args.combine, args.out))
@@ -297,11 +198,8 @@ def main(argv=None) -> int:
         print(json.dumps(rep, indent=2))
         return 0
     if args.cmd == "run":
-        run_all(args.suite, args.minutes, set(args.steps.split(",")))
-    text = render(args.minutes)
-    Path(args.out_md).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out_md).write_text(text)
-    print(text)
+        report.run_steps(jobs(args.suite, args.minutes), args.steps.split(","))
+    report.write_page(render(args.minutes), args.out_md)
     return 0
 
 
