@@ -92,6 +92,23 @@ def test_by_name_from_offline_cache_matches(policy_and_obs, tmp_path, named):
     assert torch.equal(actions(loaded, obs), actions(policy, obs))
 
 
+def test_half_precision_folder_is_half_the_size_and_loads_as_float32(policy_and_obs, tmp_path):
+    from safetensors.torch import load_file
+
+    policy, obs = policy_and_obs
+    full, half = policy.save_pretrained(tmp_path / "full"), policy.save_pretrained(tmp_path / "half", dtype="float16")
+    params = dict(policy.named_parameters())
+    stored = load_file(str(half / "model.safetensors"))
+    assert all(stored[k].dtype == torch.float16 for k in params)
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+    loaded = WAMPolicy.from_pretrained(str(half))
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    assert all(torch.equal(p, params[k].half().float()) for k, p in loaded.named_parameters())
+    with pytest.raises(ValueError, match="choose float32, float16 or bfloat16"):
+        policy.save_pretrained(tmp_path / "bad", dtype="int8")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_revision_pinning(policy_and_obs, tmp_path, named):
     policy, obs = policy_and_obs
     folder = policy.save_pretrained(tmp_path / "src")

@@ -167,7 +167,7 @@ def cmd_export(args) -> int:
     from wamzoo import load
 
     policy = load(args.source)
-    folder = policy.save_pretrained(args.out, name=args.name, results=_results(args.results))
+    folder = policy.save_pretrained(args.out, name=args.name, results=_results(args.results), dtype=args.dtype)
     console.print(f"[green]saved[/] {folder} (config.json, model.safetensors, stats.json, README.md)")
     return 0
 
@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.add_argument("--name", default=None, help="name shown in the card (default: the folder name)")
     s.add_argument("--results", default=None, help="evaluator JSON (wamzoo eval --json) for the card")
+    s.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
+                   help="store the parameters at this precision (half the size for float16)")
     s.set_defaults(fn=cmd_export)
 
     s = sub.add_parser("push", help="upload a policy to the Hugging Face Hub")

@@ -50,15 +50,20 @@ class Pretrained:
 
 # -- native format ---------------------------------------------------------------------------
 def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | None = None,
-                    results: dict[str, Any] | None = None) -> Path:
+                    results: dict[str, Any] | None = None, dtype: str | None = None) -> Path:
     """Write ``policy`` in the native format with its model card; returns the folder.
 
-    ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card.
+    ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card. ``dtype``
+    (``float16``/``bfloat16``) stores the parameters at half size; loading casts them back to the
+    policy's dtype (buffers keep theirs).
     """
+    import torch
     from safetensors.torch import save_file
 
     from wamzoo.cards import render_card
 
+    if dtype not in (None, "float32", "float16", "bfloat16"):
+        raise ValueError(f"dtype {dtype!r}: choose float32, float16 or bfloat16")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {"wamzoo_schema": SCHEMA_VERSION, "policy": policy.config.get("policy"),
@@ -66,6 +71,9 @@ def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | No
               "recipe": policy.config.get("recipe")}
     (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
     state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
+    if dtype is not None:
+        params = {k for k, _ in policy.named_parameters()}
+        state = {k: v.to(getattr(torch, dtype)) if k in params else v for k, v in state.items()}
     save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "wamzoo_schema": str(SCHEMA_VERSION)})
     (folder / STATS).write_text(json.dumps(policy.normalizer.stats(), indent=2))
     (folder / CARD).write_text(render_card(policy, name or folder.name, results))

@@ -248,11 +248,12 @@ class WAMPolicy(nn.Module):
             part.reset()
 
     # -- persistence ------------------------------------------------------------------------
-    def save_pretrained(self, folder, name: str | None = None, results: Mapping[str, Any] | None = None):
+    def save_pretrained(self, folder, name: str | None = None, results: Mapping[str, Any] | None = None,
+                        dtype: str | None = None):
         """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``, card)."""
         from wamzoo.hub import save_pretrained
 
-        return save_pretrained(self, folder, name, dict(results) if results else None)
+        return save_pretrained(self, folder, name, dict(results) if results else None, dtype)
 
     def push_to_hub(self, repo_id: str, results: Mapping[str, Any] | None = None, **kwargs: Any):
         """Upload to the Hugging Face Hub (see :func:`wamzoo.hub.push_to_hub`)."""
