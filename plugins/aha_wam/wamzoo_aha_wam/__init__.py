@@ -17,6 +17,9 @@ One file per mechanism:
 
 Recipes: ``aha-wam``, ``aha-wam-no-ovcr``, ``aha-wam-no-offset`` (Meta-World, small), their
 ``-tiny`` versions (synthetic data, tests) and ``aha-wam-paper`` (the released model's size).
+
+The pretrained name ``aha-wam/robotwin`` (:mod:`~wamzoo_aha_wam.pretrained`) converts the release
+through the converter ``aha-wam.release`` (:mod:`~wamzoo_aha_wam.convert`).
 """
 
 from pathlib import Path
@@ -40,3 +43,19 @@ def register_components(register):
 @hookimpl
 def register_recipes(register):
     register(Path(__file__).parent / "recipes")
+
+
+@hookimpl
+def register_pretrained(register):
+    from wamzoo_aha_wam.pretrained import PRETRAINED
+
+    for spec in PRETRAINED:
+        register(spec)
+
+
+@hookimpl
+def register_converters(register):
+    from wamzoo_aha_wam.pretrained import CONVERTERS
+
+    for name, fn in CONVERTERS.items():
+        register(name, fn)
