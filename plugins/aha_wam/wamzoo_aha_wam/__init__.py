@@ -49,13 +49,11 @@ def register_recipes(register):
 def register_pretrained(register):
     from wamzoo_aha_wam.pretrained import PRETRAINED
 
-    for spec in PRETRAINED:
-        register(spec)
+    register(*PRETRAINED)
 
 
 @hookimpl
 def register_converters(register):
-    from wamzoo_aha_wam.pretrained import CONVERTERS
+    from wamzoo_aha_wam.pretrained import RELEASE
 
-    for name, fn in CONVERTERS.items():
-        register(name, fn)
+    register(RELEASE, "wamzoo_aha_wam.convert:convert_release")

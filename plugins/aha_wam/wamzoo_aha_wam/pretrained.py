@@ -1,6 +1,7 @@
 """Pretrained AHA-WAM names (the released checkpoint, converted on load by :mod:`wamzoo_aha_wam.convert`).
 
-Torch-free, so registering the names at plugin load costs nothing; the converter imports on use.
+Torch-free, so registering the names at plugin load costs nothing; the converter is registered as a
+lazy reference and imported on use.
 
 The release (HF ``SereneC/AHA-WAM-RoboTwin2.0``) is the offset model of the code's
 ``configs/task/robotwin_ahawam_offset.yaml``: ``robotwin_ahawam.pt`` (written by
@@ -14,8 +15,6 @@ deploy policy).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from wamzoo.hub import Pretrained
 
@@ -35,16 +34,3 @@ PRETRAINED = [
                  "steps": 10}),
 ]
 
-
-def _lazy(name: str):
-    def converter(files, **options: Any):
-        from wamzoo_aha_wam import convert
-
-        return getattr(convert, name)(files, **options)
-
-    converter.__name__ = converter.__qualname__ = name
-    converter.__doc__ = f"See :func:`wamzoo_aha_wam.convert.{name}` (imported on first use)."
-    return converter
-
-
-CONVERTERS = {RELEASE: _lazy("convert_release")}
