@@ -131,7 +131,7 @@ def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
 
 def train_step(target: str, steps: int | None = None, json_path: str | None = None, threads: int | None = None,
                overrides: Sequence[str] = ()) -> dict:
-    """Training throughput of a recipe on synthetic batches of its data shape."""
+    """Training throughput of a recipe on one batch of its own data (extras included), fetched before timing."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from wamzoo.recipes import compose
@@ -140,11 +140,11 @@ def train_step(target: str, steps: int | None = None, json_path: str | None = No
     if threads:
         torch.set_num_threads(threads)
     steps = steps or 10
-    recipe = compose(target, list(overrides))
-    info = make_datamodule(recipe).describe()
-    policy = WAMPolicy.from_config(recipe.policy, info).train()
+    recipe = compose(target, [*overrides, "trainer.num_workers=0"])
+    data = make_datamodule(recipe)
+    policy = WAMPolicy.from_config(recipe.policy, data.describe()).train()
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
-    batch = dummy_batch(info, recipe.trainer.batch_size, train=True)
+    batch = next(iter(data.train_dataloader()))
 
     def step():
         opt.zero_grad(set_to_none=True)
