@@ -323,15 +323,18 @@ def commands_section(jobs: list[Job], script: str, together: int = 1) -> list[st
 # -- command line ----------------------------------------------------------------------------------
 def main(argv, doc: str, steps: tuple[str, ...], page: str, jobs: Callable[[float | None], list[Job]],
          render: Callable[[float | None], str], minutes: float | None,
-         minutes_help: str = "training budget per run (trainer.max_minutes)") -> int:
+         minutes_help: str | None = "training budget per run (trainer.max_minutes)") -> int:
     """A results script's command line: ``--run [STEP ...]`` (run those jobs first, trainings
-    ``--jobs`` at a time), ``--minutes``, ``--out`` (default ``results/PAGE``); writes the page."""
+    ``--jobs`` at a time), ``--minutes`` (not offered when ``minutes_help`` is None: a page
+    without trainings), ``--out`` (default ``results/PAGE``); writes the page."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--run", nargs="*", choices=steps, default=None, help="run these steps first (no value: all)")
-    p.add_argument("--minutes", type=float, default=minutes, help=minutes_help)
+    if minutes_help is not None:
+        p.add_argument("--minutes", type=float, default=minutes, help=minutes_help)
     p.add_argument("--jobs", type=int, default=1, help="train this many runs at a time (default 1)")
     p.add_argument("--out", default=str(ROOT / "results" / page))
     args = p.parse_args(argv)
+    args.minutes = getattr(args, "minutes", minutes)
     if args.run is not None:
         run_steps(jobs(args.minutes), args.run or steps, n=args.jobs)
     write_page(render(args.minutes), args.out)

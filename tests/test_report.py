@@ -93,7 +93,8 @@ def test_fast_page_lists_the_exact_commands(fast_page):
     assert fast.jobs(25)[0].argv == ["wamzoo", "train", "fast-wam", "trainer.max_minutes=25"]
 
 
-@pytest.mark.parametrize("script", ["fast_wam_results", "x_wam_results", "aha_wam_results", "harmo_wam_results"])
+@pytest.mark.parametrize("script", ["fast_wam_results", "x_wam_results", "aha_wam_results", "harmo_wam_results",
+                                    "metaworld_results"])
 def test_every_page_renders_without_inputs(tmp_path, script):
     page = importlib.import_module(script).render(root=tmp_path)
     assert "not run" in page and "## Commands" in page and f"python benchmarks/{script}.py\n```" in page
@@ -109,6 +110,76 @@ def test_x_page_reach_free_mean_and_missing_4d_metrics(tmp_path):
     page = importlib.import_module("x_wam_results").render(root=tmp_path)
     assert _row(page, "mean without reach") == ["0%", "not run", "not run"]
     assert _row(page, "decoupled", nth=1) == ["not run"] * 5  # 4D metrics
+
+
+def _scripted(suite: str, tasks: dict[str, tuple[int, float | None, float]], episodes: int, wall: float) -> dict:
+    """An evaluator report of the scripted expert: per task (successes, mean steps to success, control Hz)."""
+    per = {t: {"success_rate": k / episodes, "episodes": episodes, "successes": k, "mean_steps_to_success": steps,
+               "policy_latency_ms": 0.01, "control_hz": hz} for t, (k, steps, hz) in tasks.items()}
+    n = episodes * len(tasks)
+    return {"suite": suite, "tasks": per, "mean_success_rate": sum(v["success_rate"] for v in per.values()) / len(per),
+            "policy": "scripted", "replan": 1, "max_steps": 300, "workers": 2, "command": "wamzoo eval ...",
+            "seeds": list(range(1000000, 1000000 + episodes)), "env_steps_per_s": 1234.4,
+            "episodes_per_min": 60 * n / wall, "wall_s": wall, "episodes": []}
+
+
+def test_metaworld_page_rates_and_scripted_success(tmp_path):
+    mw = importlib.import_module("metaworld_results")
+    out = tmp_path / "results" / "metaworld"
+    out.mkdir(parents=True)
+    (out / "datagen.json").write_text(json.dumps({
+        "command": "wamzoo data metaworld ...", "wall_s": 200.0, "total_frames": 10000, "total_episodes": 100,
+        "tasks": ["reach-v3"], "episodes_per_task": 20, "workers": 2, "failed_episodes": 3, "fps": 80.0,
+        "cameras": ["oblique", "top"], "size": 64}))
+    (out / "scripted-mw-easy.json").write_text(json.dumps(_scripted(
+        "mw-easy", {"reach-v3": (10, 41.26, 950.0), "door-open-v3": (5, 120.0, 700.4)}, 10, 30.0)))
+    page = mw.render(root=tmp_path)
+    # demonstrations: frames / wall seconds, episodes per minute, discarded failures
+    assert _row(page, "100") == ["10000", "200", "50", "30.0", "3"]
+    assert "(mw-easy, 20 demonstrations per task, 2 workers)" in page and "2 cameras (oblique, top)" in page
+    # scripted expert: a summary row per suite, per-task success / steps / Hz; mw-mt10 not run
+    assert _row(page, "mw-easy") == ["10", "**75%**", "2", "30", "40.0", "1234"]
+    assert _row(page, "mw-mt10") == ["5", "not run", "-", "-", "-", "-"]
+    assert _row(page, "reach-v3") == ["100%", "10 / 10", "41", "950"]
+    assert _row(page, "door-open-v3") == ["50%", "5 / 10", "120", "700"]
+    assert "### mw-mt10" not in page and "seeds 1000000..1000009" in page
+    lines = page.splitlines()
+    env, lock = "OMP_WAIT_POLICY=PASSIVE ", "flock /tmp/wamzoo-cpu.lock "
+    assert (env + lock + "wamzoo data metaworld --suite mw-easy --episodes 20 --out data/mw-easy-rate"
+            " --workers 2") in lines
+    for suite, n in (("mw-easy", 10), ("mw-mt10", 5)):
+        assert (env + lock + f"wamzoo eval --policy scripted --suite {suite} --episodes {n}"
+                f" --json results/metaworld/scripted-{suite}.json") in lines
+
+
+def test_metaworld_datagen_is_timed_from_an_empty_folder(tmp_path, monkeypatch):
+    """``--run data`` empties the dataset folder (a rerun would resume), times the command and
+    records the totals of the meta/info.json it wrote."""
+    mw = importlib.import_module("metaworld_results")
+    (tmp_path / "data" / "rate" / "raw" / "reach-v3").mkdir(parents=True)
+    (tmp_path / "data" / "rate" / "stale").write_text("")
+    ran = []
+
+    def fake_run(argv, cwd, env, check):
+        out = Path(cwd) / argv[argv.index("--out") + 1]
+        ran.append((argv, (out / "stale").exists()))
+        (out / "meta").mkdir(parents=True)
+        (out / "raw" / "reach-v3").mkdir(parents=True)
+        (out / "raw" / "reach-v3" / "0000003.fail.npz").write_text("")
+        (out / "meta" / "info.json").write_text(json.dumps({
+            "total_frames": 77, "total_episodes": 2, "fps": 80.0,
+            "wamzoo": {"tasks": ["reach-v3"], "cameras": ["top"], "height": 32}}))
+
+    monkeypatch.setattr(mw.subprocess, "run", fake_run)
+    monkeypatch.setattr(report, "unlocked_runs", lambda: [])
+    job = mw.data_job(2, "data/rate", root=tmp_path)
+    report.run_steps([job], ["data"], lock=None, cwd=tmp_path)
+    assert ran == [(["wamzoo", "data", "metaworld", "--suite", "mw-easy", "--episodes", "2", "--out", "data/rate",
+                     "--workers", "2"], False)]
+    rec = json.loads((tmp_path / "results" / "metaworld" / "datagen.json").read_text())
+    assert rec["total_frames"] == 77 and rec["failed_episodes"] == 1 and rec["wall_s"] >= 0
+    assert rec["command"].endswith("wamzoo data metaworld --suite mw-easy --episodes 2 --out data/rate --workers 2")
+    assert "## Demonstration generation (mw-easy, 2 demonstrations per task" in mw.render(root=tmp_path)
 
 
 def _counting_job(folder: Path, i: int, run: str | None = None) -> "report.Job":
@@ -145,3 +216,11 @@ def test_run_steps_groups_trainings_and_stops_at_a_failure(tmp_path, monkeypatch
         report.run_steps([_counting_job(tmp_path, 0), fail, later], ["train", "eval"], n=2, lock=None, cwd=tmp_path)
     assert (tmp_path / "seen-0").is_file()  # the job running beside the failure ran to its end
     assert not (tmp_path / "evaluated").exists()  # later steps did not run
+
+
+def test_a_page_without_trainings_has_no_minutes_option(tmp_path, capsys):
+    mw = importlib.import_module("metaworld_results")
+    assert mw.main(["--out", str(tmp_path / "metaworld.md")]) == 0
+    assert "## Commands" in (tmp_path / "metaworld.md").read_text()
+    with pytest.raises(SystemExit):
+        mw.main(["--minutes", "5", "--out", str(tmp_path / "other.md")])
