@@ -2,10 +2,9 @@
 
 import math
 
-import pytest
 import torch
 
-from wamzoo_x_wam import geometry
+from wamzoo.geometry import lift, point_cloud
 from wamzoo_x_wam.metrics import chamfer, depth_errors, psnr, ssim
 
 
@@ -28,13 +27,10 @@ def _tilted_camera(H=24, W=32, height=1.2, pitch_deg=30.0):
     return depth[None], K, E, rays
 
 
-@pytest.mark.parametrize("core", [True, False])
-def test_lifting_puts_a_plane_back_on_the_plane(core, monkeypatch):
-    if not core:
-        monkeypatch.setattr(geometry, "_core_lift", None)  # the plugin's own lifting
+def test_lifting_puts_a_plane_back_on_the_plane():
     depth, K, E, rays = _tilted_camera()
     assert (depth > 0).all()
-    pts = geometry.lift(depth.float(), K.float(), E.float())
+    pts = lift(depth.float(), K.float(), E.float())
     assert pts.shape == (24, 32, 3)
     assert pts[..., 2].abs().max() < 1e-4  # every pixel lands on z = 0
     expect = E[:3, 3] + depth[0, ..., None] * rays
@@ -42,8 +38,8 @@ def test_lifting_puts_a_plane_back_on_the_plane(core, monkeypatch):
     # far pixels are dropped from fused clouds; two views of the same plane fuse on it
     far = depth.clone()
     far[0, :4] = 113.0
-    fused, _ = geometry.fused_points(torch.stack([far, depth]).float(), torch.stack([K, K]).float(),
-                                     torch.stack([E, E]).float(), max_depth=3.0)
+    fused, _ = point_cloud(torch.stack([far, depth]).float(), torch.stack([K, K]).float(), torch.stack([E, E]).float(),
+                           max_depth=3.0)
     assert len(fused) == 2 * 24 * 32 - 4 * 32 and fused[:, 2].abs().max() < 1e-4
 
 

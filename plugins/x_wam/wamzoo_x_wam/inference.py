@@ -21,7 +21,7 @@ from wamzoo.batch import Batch
 from wamzoo.policy import WAMPolicy
 
 from wamzoo_x_wam.depth_branch import pixels_to_depth
-from wamzoo_x_wam.geometry import fused_points
+from wamzoo.geometry import point_cloud
 
 
 @torch.no_grad()
@@ -44,6 +44,6 @@ def predict_4d(policy: WAMPolicy, obs: Batch, generator: torch.Generator | None 
     depth = pixels_to_depth(depth_px, wm.depth_near)[:, n_obs:]
     points = None
     if obs.intrinsics is not None and obs.extrinsics is not None:
-        points = [[fused_points(depth[b, t], obs.intrinsics[b], obs.extrinsics[b], max_depth)[0]
+        points = [[point_cloud(depth[b, t], obs.intrinsics[b], obs.extrinsics[b], max_depth=max_depth)[0]
                    for t in range(depth.shape[1])] for b in range(depth.shape[0])]
     return {"action": out["action"], "rgb": rgb, "depth": depth, "points": points, "streams": out["streams"]}

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wamzoo_x_wam.geometry import fused_points
+from wamzoo.geometry import point_cloud
 
 
 # -- image metrics ---------------------------------------------------------------------------
@@ -117,8 +117,8 @@ def score(pred_rgb: Tensor, pred_depth: Tensor, gt_rgb: Tensor, gt_depth: Tensor
         d = depth_errors(pred_depth[t], gt_depth[t], max_depth)
         out["abs_rel"].append(d["abs_rel"])
         out["delta1"].append(d["delta1"])
-        p, _ = fused_points(pred_depth[t], intrinsics, extrinsics, max_depth)
-        q, _ = fused_points(gt_depth[t], intrinsics, extrinsics, max_depth)
+        p, _ = point_cloud(pred_depth[t], intrinsics, extrinsics, max_depth=max_depth)
+        q, _ = point_cloud(gt_depth[t], intrinsics, extrinsics, max_depth=max_depth)
         out["chamfer"].append(chamfer(p, q, seed=t))
     return out
 
