@@ -6,7 +6,9 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
+
+import pytest
 
 
 def hub_cache(cache_dir: str | os.PathLike, repo_id: str, files: Mapping[str, bytes | str | os.PathLike],
@@ -29,3 +31,31 @@ def hub_cache(cache_dir: str | os.PathLike, repo_id: str, files: Mapping[str, by
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / revision).write_text(digest)
     return snapshot
+
+
+def tiny_policy(recipe: str, overrides: Sequence[str] = (), seed: int = 0):
+    """A fresh policy of ``recipe`` (seeded) and one training batch of its data: ``(policy, batch)``."""
+    import torch
+
+    from wamzoo.policy import WAMPolicy
+    from wamzoo.recipes import compose
+    from wamzoo.training import make_datamodule
+
+    composed = compose(recipe, list(overrides))
+    data = make_datamodule(composed)
+    torch.manual_seed(seed)
+    return WAMPolicy.from_config(composed.policy, data.info()), next(iter(data.train_dataloader()))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not spin against other jobs on a shared CPU).
+
+    Import it into a ``conftest.py`` (``from wamzoo.testing import one_thread``) to apply it to every test there.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

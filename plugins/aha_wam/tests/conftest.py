@@ -3,21 +3,13 @@
 import pytest
 import torch
 
-from wamzoo.policy import WAMPolicy
-from wamzoo.recipes import compose
-from wamzoo.training import make_datamodule
+from wamzoo.testing import one_thread, tiny_policy  # noqa: F401  (one_thread: autouse)
 
 TINY = {"default": "aha-wam-tiny", "no-ovcr": "aha-wam-no-ovcr-tiny", "no-offset": "aha-wam-no-offset-tiny"}
 
 
 def build(variant: str = "default", overrides=(), seed: int = 0, batch_size: int = 2):
-    recipe = compose(TINY[variant], [f"trainer.batch_size={batch_size}", *overrides])
-    dm = make_datamodule(recipe)
-    info = dm.info()
-    torch.manual_seed(seed)
-    policy = WAMPolicy.from_config(recipe.policy, info)
-    batch = next(iter(dm.train_dataloader()))
-    return policy, batch
+    return tiny_policy(TINY[variant], [f"trainer.batch_size={batch_size}", *overrides], seed)
 
 
 @pytest.fixture

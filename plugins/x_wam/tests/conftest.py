@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from wamzoo.batch import Batch
+from wamzoo.testing import one_thread  # noqa: F401  (autouse)
 from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose
 from wamzoo.training import make_datamodule
@@ -52,12 +53,3 @@ def x_wam():
 def rgbd_window():
     """``rgbd_window(info, batch_size=2, seed=0, train=True)`` -> a Batch with depth, cameras, future states."""
     return window
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other jobs on a shared CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
