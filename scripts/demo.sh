@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set up (see setup.sh), then the main job on the embedded benchmark: a short Meta-World
-# train-then-evaluate run with a results table (outputs/demo/results.json) and one video per episode.
+# Set up (see setup.sh), then the main job on the embedded benchmark: evaluate the pretrained
+# Fast-WAM policy that ships with its plugin (no training, nothing downloaded) on Meta-World mw-easy,
+# with a per-task results table (outputs/demo/results.json) and one video per episode.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-wamzoo train mw-tiny --out outputs/demo/runs
-wamzoo eval outputs/demo/runs/mw-tiny --suite mw-easy --episodes 5 \
+wamzoo eval fast-wam/mw-easy-small --suite mw-easy --episodes 5 \
   --json outputs/demo/results.json --video outputs/demo/videos

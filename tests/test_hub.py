@@ -60,7 +60,7 @@ def actions(policy, obs):
     return policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
 
 
-RESULTS = {"suite": "mw-easy", "mean_success_rate": 0.5, "seed": 1000000, "command": "wamzoo eval x --suite mw-easy",
+RESULTS = {"suite": "mw-easy", "mean_success_rate": 0.5, "seeds": [1000000, 1000001, 1000002, 1000003], "command": "wamzoo eval x --suite mw-easy",
            "tasks": {"reach-v3": {"success_rate": 0.25, "episodes": 4}, "drawer-close-v3": {"success_rate": 0.75,
                                                                                              "episodes": 4}}}
 
@@ -76,7 +76,8 @@ def test_card_has_metadata_results_and_components(policy_and_obs, tmp_path):
     assert {r.dataset_config: r.metric_value for r in card.data.eval_results} == {"reach-v3": 0.25,
                                                                                  "drawer-close-v3": 0.75}
     text = card.text
-    assert "`dit.video`" in text and "`mot`" in text and "| reach-v3 | 25% |" in text and "**50%**" in text
+    assert "`dit.video`" in text and "`mot`" in text and "| reach-v3 | 25% |\n| drawer-close-v3" in text
+    assert "| drawer-close-v3 | 75% |\n| **mean** | **50%** |" in text and "seeds\n1000000..1000003, disjoint" in text
     assert 'wamzoo.load("org/tiny")' in text and "wamzoo eval x --suite mw-easy" in text
     assert json.loads((folder / "results.json").read_text())["mean_success_rate"] == 0.5
 
@@ -213,3 +214,33 @@ def test_upstream_pickles_are_weights_only(tmp_path):
     (tmp_path / "trunc.pt").write_bytes(good.read_bytes()[:20])
     with pytest.raises(LoadError, match="cannot be read"):
         load_upstream_pickle(tmp_path / "trunc.pt")
+
+
+def embedded_names() -> list[str]:
+    from wamzoo.plugins import get_plugins
+
+    return sorted(n for n, s in get_plugins().pretrained.items() if s.repo_id.startswith("local:"))
+
+
+def test_plugins_ship_embedded_policies():
+    assert embedded_names(), "no plugin ships a pretrained policy (Pretrained(repo_id='local:<folder>'))"
+
+
+@pytest.mark.parametrize("name", embedded_names())
+def test_embedded_policy_is_small_loads_offline_and_acts(name, monkeypatch):
+    from huggingface_hub import ModelCard, constants
+
+    from wamzoo.bench import dummy_batch
+    from wamzoo.hub import download, resolve
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    files = download(resolve(name))
+    folder = next(iter(files.values())).parent
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 8_000_000
+    results = json.loads((folder / "results.json").read_text())
+    card = ModelCard.load(folder / "README.md")
+    assert {r.dataset_config: r.metric_value for r in card.data.eval_results} == {
+        t: v["success_rate"] for t, v in results["tasks"].items()}
+    policy = wamzoo.load(name)
+    chunk = policy.predict_action(dummy_batch(policy.info, 2).observation(), generator=torch.Generator().manual_seed(0))
+    assert chunk.shape == (2, policy.info.horizon, policy.info.action_dim) and torch.isfinite(chunk).all()

@@ -68,6 +68,11 @@ def render_card(policy, name: str, results: Mapping[str, Any] | None = None, sum
         width=info.width, tasks=info.tasks, suite=suite, results=per_task,
         mean_success=(results or {}).get("mean_success_rate", 0.0),
         episodes=next(iter(((results or {}).get("tasks") or {}).values()), {}).get("episodes", 0),
-        eval_seed=(results or {}).get("seed", ""), eval_command=(results or {}).get("command", ""),
+        eval_seeds=_seed_range((results or {}).get("seeds") or []), eval_command=(results or {}).get("command", ""),
         recipe_name=recipe.get("name", ""), fragments=[f for f in map(fragment, plugins) if f])
     return str(card)
+
+
+def _seed_range(seeds: list[int]) -> str:
+    """``1000000..1000019`` for the evaluator's list of episode seeds."""
+    return f"{min(seeds)}..{max(seeds)}" if seeds else "(not recorded)"

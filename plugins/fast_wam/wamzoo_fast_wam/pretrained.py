@@ -2,6 +2,9 @@
 
 Torch-free, so registering the names at plugin load costs nothing; the converters import on use.
 
+``fast-wam/mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam`` recipe trained on
+Meta-World mw-easy (``wamzoo export runs/fast-wam ... --results`` of its evaluation).
+
 >>> import wamzoo
 >>> policy = wamzoo.load("fast-wam/libero-2cam224")        # doctest: +SKIP
 >>> chunk = policy.predict_action(observation)              # doctest: +SKIP
@@ -9,6 +12,7 @@ Torch-free, so registering the names at plugin load costs nothing; the converter
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from wamzoo.hub import Pretrained
 
@@ -23,6 +27,10 @@ LEROBOT_FILES = ["config.json", "model.safetensors", "policy_preprocessor.json",
 _RELEASE_COMMON = {"num_heads": 24, "horizon": 32, "frames": 9, "frame_stride": 4, "steps": 10}
 
 PRETRAINED = [
+    Pretrained(
+        name="fast-wam/mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
+        description="Fast-WAM (default variant, small: 1.9M parameters) trained 40 minutes on one CPU core on"
+                    " Meta-World mw-easy (50 scripted demonstrations per task); runs offline, no download"),
     Pretrained(
         name="fast-wam/libero-2cam224", repo_id="yuanty/fastwam", converter=RELEASE,
         files=["libero_uncond_2cam224.pt", "libero_uncond_2cam224_dataset_stats.json"],
