@@ -13,7 +13,7 @@ Inputs (written by the commands listed in the output; each long job holds the ma
 - ``results/fast_wam/eval-fast-wam.json``: Fast-WAM's evaluation (``benchmarks/fast_wam_results.py``)
 - ``results/aha_wam/latency.json``: ``wamzoo bench latency fast-wam aha-wam`` (the trained small sizes)
 - ``results/aha_wam/latency-proportional.json``: the same command with both policies widened to the
-  paper's proportions (video expert 3x the action expert's width, 128 tokens per frame; ``PROPORTIONAL``)
+  paper's proportions (video expert 3x the action expert's width, 128 tokens per frame; ``report.PAPER_PROPORTIONS``)
 - ``runs/<recipe>/metrics.csv``, ``hparams.yaml``, ``train_minutes.txt`` and ``train_jobs.txt``: the training runs.
 
 Nothing is typed in by hand: a missing input shows as "not run".
@@ -32,13 +32,7 @@ VARIANTS = {"aha-wam": "AHA-WAM", "aha-wam-no-ovcr": "no OVCR", "aha-wam-no-offs
 HISTORY = {"aha-wam-history": "AHA-WAM, history sampler"}  # the aha-wam weights, the paper's sampler
 STEPS = ("train", "eval", "export", "latency")
 EVAL_EPISODES = 20
-#: Both policies at the paper's proportions (Wan2.2-5B 3072 wide with FFN 14336 vs ActionDiT 1024 with
-#: FFN 4096, one shared 24 x 128 attention; a frame of ~120 video tokens vs a 32-action chunk).
-PROPORTIONAL = ["policy.world_model.dim=384", "policy.world_model.ffn_dim=1792", "policy.world_model.num_heads=6",
-                "policy.world_model.head_dim=64", "policy.action_expert.dim=128", "policy.action_expert.ffn_dim=512",
-                "policy.action_expert.num_heads=6", "policy.action_expert.head_dim=64", "policy.codec.patch=4"]
-
-
+RECIPE_MINUTES = 40  # trainer.max_minutes of the recipes (Fast-WAM's budget)
 def export_history_sampler() -> None:
     """Save the trained ``aha-wam`` policy with the paper's sampler as ``runs/aha-wam-history``."""
     from wamzoo.loading import load_policy
@@ -49,7 +43,7 @@ def export_history_sampler() -> None:
     policy.save_pretrained(report.ROOT / "runs" / "aha-wam-history", name="aha-wam-history")
 
 
-def jobs(minutes: float = 60.0) -> list[report.Job]:
+def jobs(minutes: float | None = None) -> list[report.Job]:
     out = [report.train_job(r, minutes) for r in VARIANTS]
     out += [report.eval_job(f"runs/{r}", ["--suite", "mw-easy"], EVAL_EPISODES, f"results/aha_wam/eval-{r}.json")
             for r in VARIANTS]
@@ -58,7 +52,7 @@ def jobs(minutes: float = 60.0) -> list[report.Job]:
             for r in HISTORY]
     bench = ["wamzoo", "bench", "latency", "fast-wam", "aha-wam", "--repeats", "30"]
     out += [report.Job("latency", bench + ["--json", "results/aha_wam/latency.json"]),
-            report.Job("latency", bench + [x for o in PROPORTIONAL for x in ("--set", o)]
+            report.Job("latency", bench + [x for o in report.PAPER_PROPORTIONS for x in ("--set", o)]
                        + ["--json", "results/aha_wam/latency-proportional.json"])]
     return out
 
@@ -105,7 +99,8 @@ def _timing_table(evals: dict[str, dict | None]) -> list[str]:
         rows, "lrrrrr")
 
 
-def render(minutes: float = 60.0, root: Path = report.ROOT) -> str:
+def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
+    minutes = RECIPE_MINUTES if minutes is None else minutes
     out = root / "results" / "aha_wam"
     evals = {"Fast-WAM": report.load(root / "results" / "fast_wam" / "eval-fast-wam.json")}
     evals.update({label: report.load(out / f"eval-{r}.json") for r, label in {**VARIANTS, **HISTORY}.items()})
@@ -116,7 +111,7 @@ def render(minutes: float = 60.0, root: Path = report.ROOT) -> str:
     lines += ["", "## Per-chunk inference latency (`wamzoo bench latency fast-wam aha-wam`, batch 1, one run)", ""]
     lines += _latency_table(report.load(out / "latency.json"), "At the trained small sizes (the same experts in both)")
     lines += _latency_table(report.load(out / "latency-proportional.json"),
-                            "Both widened to the paper's proportions (`--set` " + " ".join(PROPORTIONAL) + ")")
+                            "Both widened to the paper's proportions (`--set` " + " ".join(report.PAPER_PROPORTIONS) + ")")
     lines += ["The paper: Fast-WAM 190 ms vs AHA-WAM 41.37 ms per chunk = 4.59x.", "",
               f"## Training (each recipe at most {minutes:g} minutes on this CPU)", ""]
     lines += report.training_table({"fast-wam": "Fast-WAM", **VARIANTS}, root)

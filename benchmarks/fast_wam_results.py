@@ -47,9 +47,19 @@ def jobs(minutes: float | None = None) -> list[report.Job]:
     out = [report.train_job(r, minutes) for r in VARIANTS]
     out += [report.eval_job(f"runs/{r}", ["--suite", "mw-easy"], EVAL_EPISODES,
                             f"results/fast_wam/eval-{r}.json") for r in VARIANTS]
-    out.append(report.Job("latency", ["wamzoo", "bench", "latency", *LATENCY_ORDER, "--repeats", "30", "--json",
-                                      "results/fast_wam/latency.json"]))
+    bench = ["wamzoo", "bench", "latency", *LATENCY_ORDER, "--repeats", "30"]
+    out += [report.Job("latency", bench + ["--json", "results/fast_wam/latency.json"]),
+            report.Job("latency", bench + [x for o in report.PAPER_PROPORTIONS for x in ("--set", o)]
+                       + ["--json", "results/fast_wam/latency-proportional.json"])]
     return out
+
+
+def _ratios(rows: list[dict] | None) -> list[str]:
+    idm, joint = report.ratio(rows, "fast-wam-idm", "fast-wam"), report.ratio(rows, "fast-wam-joint", "fast-wam")
+    if not idm:
+        return []
+    return ["", f"IDM / Fast-WAM = **{idm:.1f}x** (the paper: 810 / 190 ms = 4.3x)."
+            + (f" Joint / Fast-WAM = {joint:.1f}x (paper 580 / 190 = 3.1x)." if joint else "")]
 
 
 def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
@@ -58,11 +68,11 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     rows = report.load(out / "latency.json")
     lines = report.header("Fast-WAM on Meta-World mw-easy: success and latency of the variants", SCRIPT)
     lines += report.success_section(evals, EVAL_EPISODES) + [""]
-    lines += report.latency_section(rows, VARIANTS, WHAT, "fast-wam", "Fast-WAM")
-    idm, joint = report.ratio(rows, "fast-wam-idm", "fast-wam"), report.ratio(rows, "fast-wam-joint", "fast-wam")
-    if idm:
-        lines += ["", f"IDM / Fast-WAM = **{idm:.1f}x** (the paper: 810 / 190 ms = 4.3x)."
-                  + (f" Joint / Fast-WAM = {joint:.1f}x (paper 580 / 190 = 3.1x)." if joint else "")]
+    lines += report.latency_section(rows, VARIANTS, WHAT, "fast-wam", "Fast-WAM") + _ratios(rows)
+    wide = report.load(out / "latency-proportional.json")
+    lines += ["", "### The same networks widened to the paper's proportions (`--set` "
+              + " ".join(report.PAPER_PROPORTIONS) + ")", ""]
+    lines += report.latency_table(wide, VARIANTS, WHAT, "fast-wam", "Fast-WAM") + _ratios(wide)
     budget = RECIPE_MINUTES if minutes is None else minutes
     lines += ["", f"## Training (each variant: same recipe size and data, at most {budget:g} minutes and its own"
                   " max_steps on this CPU)", ""]

@@ -29,6 +29,13 @@ LOCK = "/tmp/wamzoo-cpu.lock"
 ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # 2 shared cores: OpenMP threads must not spin against other jobs
 NOT_RUN = "not run"
 
+#: ``wamzoo bench latency --set`` overrides that widen a small Fast-WAM-sized recipe to the papers'
+#: proportions (Wan2.2-5B 3072 wide with FFN 14336 vs ActionDiT 1024 with FFN 4096, one shared
+#: 24 x 128 attention; a frame of ~120 video tokens vs a 32-action chunk).
+PAPER_PROPORTIONS = ["policy.world_model.dim=384", "policy.world_model.ffn_dim=1792", "policy.world_model.num_heads=6",
+                     "policy.world_model.head_dim=64", "policy.action_expert.dim=128", "policy.action_expert.ffn_dim=512",
+                     "policy.action_expert.num_heads=6", "policy.action_expert.head_dim=64", "policy.codec.patch=4"]
+
 
 # -- jobs ------------------------------------------------------------------------------------------
 @dataclass
