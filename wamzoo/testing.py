@@ -59,3 +59,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def upstream_wan_block(r, dim: int, ffn: int, attn: int | None = None) -> dict:
+    """One Wan DiT block's parameters under the upstream names (DiffSynth ``DiTBlock``, Wan's
+    ``WanAttentionBlock``), for converter tests: self/cross attention ``q, k, v, o`` with RMSNorm
+    ``norm_q``/``norm_k``, ``norm3`` (affine cross-attention LayerNorm), ``ffn.0``/``ffn.2`` and
+    ``modulation [1, 6, dim]``. ``r(*shape)`` makes a random tensor; ``attn`` is the attention width
+    (default ``dim``)."""
+    attn = attn or dim
+    p = {}
+    for a in ("self_attn", "cross_attn"):
+        for n in "qkv":
+            p.update({f"{a}.{n}.weight": r(attn, dim), f"{a}.{n}.bias": r(attn)})
+        p.update({f"{a}.o.weight": r(dim, attn), f"{a}.o.bias": r(dim), f"{a}.norm_q.weight": 1 + r(attn),
+                  f"{a}.norm_k.weight": 1 + r(attn)})
+    p.update({"norm3.weight": 1 + r(dim), "norm3.bias": r(dim), "ffn.0.weight": r(ffn, dim), "ffn.0.bias": r(ffn),
+              "ffn.2.weight": r(dim, ffn), "ffn.2.bias": r(dim), "modulation": r(1, 6, dim)})
+    return p

@@ -17,7 +17,7 @@ import torch
 import wamzoo
 from wamzoo.batch import Batch
 from wamzoo.errors import LoadError
-from wamzoo.testing import hub_cache
+from wamzoo.testing import hub_cache, upstream_wan_block
 
 REPO, NAME = "SereneC/AHA-WAM-RoboTwin2.0", "aha-wam/robotwin"
 CKPT, STATS = "robotwin_ahawam.pt", "dataset_stats.json"
@@ -37,19 +37,6 @@ def _seq(r, shapes):
     p = {}
     for i, (out, inp) in shapes.items():
         p.update({f"{i}.weight": 1 + r(out) if inp is None else r(out, inp), f"{i}.bias": r(out)})
-    return p
-
-
-def _block(r, dim, attn, ffn):
-    """DiffSynth ``DiTBlock``: self/cross attention q,k,v,o with RMSNorm q/k, norm3, ffn.0/2, modulation."""
-    p = {}
-    for a in ("self_attn", "cross_attn"):
-        for n in "qkv":
-            p.update({f"{a}.{n}.weight": r(attn, dim), f"{a}.{n}.bias": r(attn)})
-        p.update({f"{a}.o.weight": r(dim, attn), f"{a}.o.bias": r(dim), f"{a}.norm_q.weight": 1 + r(attn),
-                  f"{a}.norm_k.weight": 1 + r(attn)})
-    p.update({"norm3.weight": 1 + r(dim), "norm3.bias": r(dim), "ffn.0.weight": r(ffn, dim), "ffn.0.bias": r(ffn),
-              "ffn.2.weight": r(dim, ffn), "ffn.2.bias": r(dim), "modulation": r(1, 6, dim)})
     return p
 
 
@@ -75,7 +62,7 @@ def release_payload(seed=0, dtype=torch.bfloat16, branch=True):
     for expert, dim, ffn in (("video", d, Z["ffn"]), ("action", da, Z["ffn_a"])):
         mot.update({f"mixtures.{expert}.{k}": v for k, v in _embeddings(r, dim).items()})
         for i in range(Z["layers"]):
-            mot.update({f"mixtures.{expert}.blocks.{i}.{k}": v for k, v in _block(r, dim, attn, ffn).items()})
+            mot.update({f"mixtures.{expert}.blocks.{i}.{k}": v for k, v in upstream_wan_block(r, dim, ffn, attn).items()})
     for i in range(Z["layers"]):  # LayerwiseChunkKVCacheEditor (its zero-initialised last layer trained)
         mot.update({f"chunk_kv_cache_editor.layer_query_proj.{i}.{k}": v
                     for k, v in _seq(r, {0: (t, None), 1: (attn, t)}).items()})

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 import wamzoo
 from wamzoo.batch import Batch
 from wamzoo.errors import LoadError
-from wamzoo.testing import hub_cache
+from wamzoo.testing import hub_cache, upstream_wan_block
 
 VAE = {"name": "wan-vae", "config": {"base_dim": 8, "z_dim": 4, "dim_mult": [1, 2], "num_res_blocks": 1,
                                      "temperal_downsample": [True], "latents_mean": [0.1, -0.2, 0.3, 0.0],
@@ -37,21 +37,6 @@ CKPT, STATS = "libero_uncond_2cam224.pt", "libero_uncond_2cam224_dataset_stats.j
 
 
 # -- upstream checkpoints, as the code writes them --------------------------------------------
-def _block(g, dim, attn, ffn, text=None):
-    """DiffSynth ``DiTBlock`` parameters (wan_video_dit.py): self_attn/cross_attn q,k,v,o + RMSNorm
-    q/k, norm3 = affine cross-attn LayerNorm, ffn.0/ffn.2, modulation [1, 6, D]."""
-    r = lambda *s: torch.randn(*s, generator=g) * 0.3  # noqa: E731
-    p = {}
-    for a in ("self_attn", "cross_attn"):
-        p.update({f"{a}.q.weight": r(attn, dim), f"{a}.q.bias": r(attn), f"{a}.k.weight": r(attn, dim),
-                  f"{a}.k.bias": r(attn), f"{a}.v.weight": r(attn, dim), f"{a}.v.bias": r(attn),
-                  f"{a}.o.weight": r(dim, attn), f"{a}.o.bias": r(dim),
-                  f"{a}.norm_q.weight": 1 + r(attn), f"{a}.norm_k.weight": 1 + r(attn)})
-    p.update({"norm3.weight": 1 + r(dim), "norm3.bias": r(dim), "ffn.0.weight": r(ffn, dim), "ffn.0.bias": r(ffn),
-              "ffn.2.weight": r(dim, ffn), "ffn.2.bias": r(dim), "modulation": r(1, 6, dim)})
-    return p
-
-
 def _common(g, dim, z):
     r = lambda *s: torch.randn(*s, generator=g) * 0.3  # noqa: E731
     return {"text_embedding.0.weight": r(dim, z["text"]), "text_embedding.0.bias": r(dim),
@@ -72,8 +57,8 @@ def upstream_mot(seed=0, z=SIZES):
     action = {"action_encoder.weight": r(z["da"], z["a"]), "action_encoder.bias": r(z["da"]), **_common(g, z["da"], z),
               "head.weight": r(z["a"], z["da"]), "head.bias": r(z["a"])}
     for i in range(z["layers"]):
-        video.update({f"blocks.{i}.{k}": v for k, v in _block(g, z["d"], attn, z["ffn"]).items()})
-        action.update({f"blocks.{i}.{k}": v for k, v in _block(g, z["da"], attn, z["ffn_a"]).items()})
+        video.update({f"blocks.{i}.{k}": v for k, v in upstream_wan_block(r, z["d"], z["ffn"], attn).items()})
+        action.update({f"blocks.{i}.{k}": v for k, v in upstream_wan_block(r, z["da"], z["ffn_a"], attn).items()})
     mot = {f"mixtures.video.{k}": v for k, v in video.items()}
     mot.update({f"mixtures.action.{k}": v for k, v in action.items()})
     proprio = {"weight": r(z["text"], z["s"]), "bias": r(z["text"])}

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import wamzoo
 from wamzoo.batch import Batch
 from wamzoo.errors import LoadError
-from wamzoo.testing import hub_cache
+from wamzoo.testing import hub_cache, upstream_wan_block
 
 REPO = "sharinka0715/X-WAM-checkpoints"
 STATES = "checkpoints/last.ckpt/checkpoint/mp_rank_00_model_states.pt"
@@ -37,19 +37,6 @@ NAME = {"robotwin_sft": "x-wam/robotwin", "robocasa_sft": "x-wam/robocasa"}
 
 
 # -- the release, as the code writes it ---------------------------------------------------------
-def _block(r, d, ffn):
-    """``WanAttentionBlock`` (qk_norm, cross_attn_norm=True): self/cross q,k,v,o, RMSNorm q/k, norm3, ffn."""
-    p = {}
-    for a in ("self_attn", "cross_attn"):
-        for n in "qkv":
-            p.update({f"{a}.{n}.weight": r(d, d), f"{a}.{n}.bias": r(d)})
-        p.update({f"{a}.o.weight": r(d, d), f"{a}.o.bias": r(d), f"{a}.norm_q.weight": 1 + r(d),
-                  f"{a}.norm_k.weight": 1 + r(d)})
-    p.update({"norm3.weight": 1 + r(d), "norm3.bias": r(d), "ffn.0.weight": r(ffn, d), "ffn.0.bias": r(ffn),
-              "ffn.2.weight": r(d, ffn), "ffn.2.bias": r(d), "modulation": r(1, 6, d)})
-    return p
-
-
 def upstream_model(seed=0, z=Z, extra=1):
     """``XWAMModel.state_dict()`` (without the ``model.`` prefix) at tiny sizes."""
     g = torch.Generator().manual_seed(seed)
@@ -62,10 +49,10 @@ def upstream_model(seed=0, z=Z, extra=1):
          "time_embedding.2.bias": r(d), "time_projection.1.weight": r(6 * d, d), "time_projection.1.bias": r(6 * d),
          "head.head.weight": r(4 * c, d), "head.head.bias": r(4 * c), "head.modulation": r(1, 2, d)}
     for i in range(z["layers"]):
-        p.update({f"blocks.{i}.{k}": v for k, v in _block(r, d, z["ffn"]).items()})
+        p.update({f"blocks.{i}.{k}": v for k, v in upstream_wan_block(r, d, z["ffn"]).items()})
     for hi in range(extra):
         for j in range(z["depth"]):
-            p.update({f"extra_blocks.{hi}.{j}.{k}": v for k, v in _block(r, d, z["ffn"]).items()})
+            p.update({f"extra_blocks.{hi}.{j}.{k}": v for k, v in upstream_wan_block(r, d, z["ffn"]).items()})
         p.update({f"extra_heads.{hi}.head.weight": r(4 * c, d), f"extra_heads.{hi}.head.bias": r(4 * c),
                   f"extra_heads.{hi}.modulation": r(1, 2, d)})
     for name, i, o in (("action_encoder", z["a"], d), ("action_decoder", d, z["a"]), ("proprio_encoder", z["s"], d),
