@@ -1,7 +1,11 @@
 """Benchmarks as commands: per-chunk inference latency and training throughput.
 
 ``wamzoo bench latency A B C`` times ``predict_action`` of each target on identical inputs
-(median and p90 over repeated calls after warm-up) and prints the ratio to the first target. A
+(median and p90 over repeated calls after warm-up) and prints the ratio to the first target. The
+calls go round-robin over the targets (A, B, C, A, B, C, ...), so a change of the machine's load
+during the run falls on every target alike and the ratios stay comparable; a coupling with
+background work (AHA-WAM's planner thread) is let finish it between calls (``wait_idle()``, untimed)
+so that it never runs inside another target's timing. A
 coupling may report finer timings of the same calls through ``bench_metrics()`` (e.g. AHA-WAM's
 executor per chunk and its amortised time with the planner refresh counted); they are added to the
 target's row and printed in a second table, ``*_ms`` ones with the first target's median over them.
@@ -18,7 +22,7 @@ import resource
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from rich.console import Console
@@ -51,15 +55,21 @@ def _set_action_steps(policy: WAMPolicy, steps: int) -> None:
                 phase.steps[name] = steps
 
 
-def time_calls(fn, repeats: int, warmup: int) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
+def time_calls(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int,
+               settle: Sequence[Callable[[], Any] | None] = ()) -> list[list[float]]:
+    """Wall-clock seconds of ``repeats`` calls of each of ``fns``, taken round-robin after ``warmup``
+    rounds so that load changes during the run affect every function alike; ``settle[i]`` (untimed)
+    runs after each call of ``fns[i]``."""
+    settle = list(settle) or [None] * len(fns)
+    out: list[list[float]] = [[] for _ in fns]
+    for r in range(warmup + repeats):
+        for fn, after, ts in zip(fns, settle, out):
+            t0 = time.perf_counter()
+            fn()
+            if r >= warmup:
+                ts.append(time.perf_counter() - t0)
+            if after is not None:
+                after()
     return out
 
 
@@ -75,7 +85,7 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
 
     if threads:
         torch.set_num_threads(threads)
-    rows: list[dict[str, Any]] = []
+    calls = []
     for target in targets:
         policy, kind = policy_for_target(target, list(overrides))
         if steps:
@@ -86,10 +96,14 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
             policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
 
         policy.reset()
-        with torch.inference_mode():
-            times = time_calls(call, repeats, warmup)
-        row = {"target": target, "source": kind, "median_ms": 1e3 * statistics.median(times),
-               "p90_ms": 1e3 * _quantile(times, 0.9), "mean_ms": 1e3 * statistics.fmean(times),
+        calls.append((target, kind, policy, call))
+    with torch.inference_mode():
+        times = time_calls([c for *_, c in calls], repeats, warmup,
+                           [getattr(p.coupling, "wait_idle", None) for _, _, p, _ in calls])
+    rows: list[dict[str, Any]] = []
+    for (target, kind, policy, _), ts in zip(calls, times):
+        row = {"target": target, "source": kind, "median_ms": 1e3 * statistics.median(ts),
+               "p90_ms": 1e3 * _quantile(ts, 0.9), "mean_ms": 1e3 * statistics.fmean(ts),
                "repeats": repeats, "params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
                "threads": torch.get_num_threads()}
         extra = {k: float(v) for k, v in getattr(policy.coupling, "bench_metrics", dict)().items()}
@@ -125,7 +139,7 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
 def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
     """Measured fp32 matmul FLOP/s of this machine (best of ``repeats``)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    best = min(time_calls(lambda: a @ b, repeats, 2))
+    best = min(time_calls([lambda: a @ b], repeats, 2)[0])
     return 2 * n**3 / best
 
 
@@ -156,7 +170,7 @@ def train_step(target: str, steps: int | None = None, json_path: str | None = No
         loss, _ = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
         loss.backward()
     flops = counter.get_total_flops()
-    times = time_calls(step, steps, 2)
+    times = time_calls([step], steps, 2)[0]
     peak = matmul_peak_flops()
     step_s = statistics.median(times)
     row = {"target": target, "step_s": step_s, "samples_per_s": recipe.trainer.batch_size / step_s,

@@ -56,8 +56,16 @@ def test_background_refresh_gives_the_schedules_actions(aha_wam, sampler):
     policy.eval()
     obs = batch.observation()
     threaded = _episode(policy, obs, 7)
+    policy.reset()
+    settled = []  # as in `wamzoo bench latency`: the background refresh finishes between calls
+    for i in range(7):
+        settled.append(policy.predict_action(obs, generator=torch.Generator().manual_seed(i)))
+        policy.coupling.wait_idle()
+        assert not any(t.name == "aha-wam-planner" for t in threading.enumerate())
     policy.coupling.runtime.background = False
     inline = _episode(policy, obs, 7)
+    for a, b in zip(settled, inline):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
     for a, b in zip(threaded, inline):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
     policy.coupling.runtime.pipelined = False

@@ -206,6 +206,10 @@ class AHAWAMCoupling(MoTCoupling):
         """Executor time per chunk and planner time per refresh since the last reset (for the evaluator)."""
         return self.runtime.stats()
 
+    def wait_idle(self) -> None:
+        """``wamzoo bench latency``: finish background planner work between timed calls."""
+        self.runtime.wait_idle()
+
     def bench_metrics(self) -> dict[str, float]:
         """Extra fields of ``wamzoo bench latency``: the executor per chunk with the planner context
         cached, the planner per refresh, and the amortised time per chunk with the refresh counted."""

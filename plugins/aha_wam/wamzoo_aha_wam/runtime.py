@@ -131,6 +131,11 @@ class Runtime:
         self._call_start = 0.0
         self._call_planner = 0.0
 
+    def wait_idle(self) -> None:
+        """Let a background refresh finish now (its context is still adopted on schedule)."""
+        if isinstance(self.pending, PlannerThread):
+            self.pending._thread.join()
+
     # -- one call ---------------------------------------------------------------------------------
     def begin(self, refresh: Callable[[Callable[[], None] | None], PlannerContext],
               rebuild: Callable[[PlannerContext, list[Executed]], ActionHistory]) -> tuple[PlannerContext, int]:
