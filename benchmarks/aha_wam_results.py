@@ -124,7 +124,8 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
 
 
 def main(argv=None) -> int:
-    return report.main(argv, __doc__, STEPS, "aha_wam.md", jobs, render, 60.0)
+    return report.main(argv, __doc__, STEPS, "aha_wam.md", jobs, render, None,
+                       f"training budget per recipe (default: the recipes' {RECIPE_MINUTES})")
 
 
 if __name__ == "__main__":

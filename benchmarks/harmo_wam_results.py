@@ -45,6 +45,7 @@ SUITES = {
                    "held_out": ("data/metaworld/harmo-heldout-pick-place-64", ["--tasks", "pick-place-v3", "--episodes",
                                                                          "10"])},
 }
+STAGE_MINUTES = (12, 15)  # trainer.max_minutes of the recipes' stage 1 and stage 2 (parts/stage*.yaml)
 STEPS = ("data", "train", "derive", "eval", "gate")
 LOSSES = {f"train/loss/{k}": k for k in ("video", "action", "react", "gate")}
 
@@ -60,7 +61,7 @@ def _data(root: str, args: list[str]) -> report.Job:
                       skip_if=f"{root}/meta/info.json")
 
 
-def jobs(suite: str, minutes: float = 30.0) -> list[report.Job]:
+def jobs(suite: str, minutes: float | None = None) -> list[report.Job]:
     """A suite's commands in the order they run: data, both trainings, derived policies, evaluations, gate."""
     s = SUITES[suite]
     out = [_data(*s["train_data"])] if s["train_data"] else []
@@ -142,13 +143,16 @@ def _gate_table(gate: dict | None) -> list[str]:
                                                               "predicted_positive_rate"))]], "rrrrrrr")
 
 
-def render(minutes: float = 30.0, root: Path = report.ROOT) -> str:
+def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     out = root / "results" / "harmo_wam"
     lines = report.header("HarmoWAM on Meta-World: hard gate vs soft average vs one expert", SCRIPT)
+    together = report.side_by_side([r for s in SUITES.values() for r in (s["stage1"], s["stage2"])], root)
+    budget = ("at most %g minutes each" % minutes if minutes is not None else
+              "stage 1 at most %g and stage 2 at most %g minutes" % STAGE_MINUTES)
     lines += ["Per suite: one stage-1 world model and one stage-2 training (frozen world model,"
-              " L = L_pred + 0.1 L_react + 0.05 L_gate), each at most %g minutes on a shared 2-core CPU. The four"
-              " variants are the same trained weights combined differently at inference, so they share the budget"
-              " exactly (plugins/harmo_wam/README.md, choice 17)." % minutes, ""]
+              " L = L_pred + 0.1 L_react + 0.05 L_gate), %s on one core of a 2-core CPU%s. The four variants are the same trained weights combined differently at inference, so they"
+              " share the budget exactly (plugins/harmo_wam/README.md, choice 17)."
+              % (budget, "" if together < 2 else f" ({together} trainings side by side)"), ""]
     for suite, s in SUITES.items():
         evals = {label: report.load(out / f"eval-{suite}-{m}.json") for m, label in MODES.items()}
         lines += [f"## {suite}", "", f"Closed-loop success: {s['episodes']} evaluation layouts per task, seeds"
@@ -185,7 +189,8 @@ def main(argv=None) -> int:
     g.add_argument("root")
     g.add_argument("--json", required=True)
     for q in (p, r):
-        q.add_argument("--minutes", type=float, default=30.0, help="training budget per stage")
+        q.add_argument("--minutes", type=float, default=None,
+                       help="training budget per stage (default: the recipes', %g and %g)" % STAGE_MINUTES)
         q.add_argument("--out-md", default=str(report.ROOT / "results" / "harmo_wam.md"))
     args = p.parse_args(argv)
     if args.cmd == "derive":

@@ -219,7 +219,7 @@ def success_table(evals: dict[str, dict | None], ms_label: str = "policy ms / ch
     return table(["task", *evals], rows, "l" + "r" * len(cols))
 
 
-def success_section(evals: dict[str, dict | None], episodes: int, suite: str = "mw-easy", note: str = "",
+def success_section(evals: dict[str, dict | None], episodes: int | str, suite: str = "mw-easy", note: str = "",
                     ms_label: str = "policy ms / chunk in the eval loop") -> list[str]:
     """``## Closed-loop success`` heading and :func:`success_table`."""
     return ([f"## Closed-loop success ({suite}, {episodes} evaluation layouts per task, seeds disjoint from"
