@@ -292,3 +292,4 @@ def test_save_load_round_trip_gives_identical_actions(two_stages, setup, tmp_pat
     b = loaded.predict(obs, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a["action"], b["action"])
     assert torch.equal(a["streams"]["gate"].x, b["streams"]["gate"].x)
+    assert "process-adaptive gate" in (folder / "README.md").read_text()  # the plugin's card fragment
