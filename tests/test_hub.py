@@ -105,6 +105,8 @@ def test_half_precision_folder_is_half_the_size_and_loads_as_float32(policy_and_
     loaded = WAMPolicy.from_pretrained(str(half))
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     assert all(torch.equal(p, params[k].half().float()) for k, p in loaded.named_parameters())
+    assert "stored here as float16" in (half / "README.md").read_text()
+    assert "stored here as" not in (full / "README.md").read_text()
     with pytest.raises(ValueError, match="choose float32, float16 or bfloat16"):
         policy.save_pretrained(tmp_path / "bad", dtype="int8")
     assert not (tmp_path / "bad").exists()

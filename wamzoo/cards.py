@@ -34,8 +34,9 @@ def fragment(plugin: str) -> str | None:
 
 
 def render_card(policy, name: str, results: Mapping[str, Any] | None = None, summary: str = "",
-                tags: list[str] | None = None) -> str:
-    """Markdown model card for ``policy`` published as ``name`` (optionally with evaluator results)."""
+                tags: list[str] | None = None, dtype: str | None = None) -> str:
+    """Markdown model card for ``policy`` published as ``name`` (optionally with evaluator results);
+    ``dtype``: the precision the parameters are stored at, when not the policy's own."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     from wamzoo.plugins import get_plugins
@@ -69,7 +70,8 @@ def render_card(policy, name: str, results: Mapping[str, Any] | None = None, sum
         mean_success=(results or {}).get("mean_success_rate", 0.0),
         episodes=next(iter(((results or {}).get("tasks") or {}).values()), {}).get("episodes", 0),
         eval_seeds=_seed_range((results or {}).get("seeds") or []), eval_command=(results or {}).get("command", ""),
-        recipe_name=recipe.get("name", ""), fragments=[f for f in map(fragment, plugins) if f])
+        recipe_name=recipe.get("name", ""), stored_dtype=dtype if dtype not in (None, "float32") else "",
+        fragments=[f for f in map(fragment, plugins) if f])
     return str(card)
 
 

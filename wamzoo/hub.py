@@ -76,7 +76,7 @@ def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | No
         state = {k: v.to(getattr(torch, dtype)) if k in params else v for k, v in state.items()}
     save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "wamzoo_schema": str(SCHEMA_VERSION)})
     (folder / STATS).write_text(json.dumps(policy.normalizer.stats(), indent=2))
-    (folder / CARD).write_text(render_card(policy, name or folder.name, results))
+    (folder / CARD).write_text(render_card(policy, name or folder.name, results, dtype=dtype))
     if results is not None:
         (folder / "results.json").write_text(json.dumps(results, indent=2))
     return folder
