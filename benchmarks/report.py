@@ -29,12 +29,24 @@ LOCK = "/tmp/wamzoo-cpu.lock"
 ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # 2 shared cores: OpenMP threads must not spin against other jobs
 NOT_RUN = "not run"
 
-#: ``wamzoo bench latency --set`` overrides that widen a small Fast-WAM-sized recipe to the papers'
-#: proportions (Wan2.2-5B 3072 wide with FFN 14336 vs ActionDiT 1024 with FFN 4096, one shared
-#: 24 x 128 attention; a frame of ~120 video tokens vs a 32-action chunk).
-PAPER_PROPORTIONS = ["policy.world_model.dim=384", "policy.world_model.ffn_dim=1792", "policy.world_model.num_heads=6",
-                     "policy.world_model.head_dim=64", "policy.action_expert.dim=128", "policy.action_expert.ffn_dim=512",
-                     "policy.action_expert.num_heads=6", "policy.action_expert.head_dim=64", "policy.codec.patch=4"]
+def paper_proportions(action_dim: int = 128) -> list[str]:
+    """``wamzoo bench latency --set`` overrides that widen a small Fast-WAM-sized recipe to the papers'
+    proportions: the video expert 3x the action expert's width with FFN 14/3 of it (Wan2.2-5B: 3072,
+    FFN 14336) and the action expert FFN 4x (ActionDiT: 1024, FFN 4096), one shared attention of
+    64-wide heads, and 128 video tokens per frame (the paper: ~100-400) against the recipe's
+    16-action chunk (the paper: 32)."""
+    video, heads = 3 * action_dim, 3 * action_dim // 64
+    return [f"policy.world_model.dim={video}", f"policy.world_model.ffn_dim={video * 14 // 3}",
+            f"policy.world_model.num_heads={heads}", "policy.world_model.head_dim=64",
+            f"policy.action_expert.dim={action_dim}", f"policy.action_expert.ffn_dim={4 * action_dim}",
+            f"policy.action_expert.num_heads={heads}", "policy.action_expert.head_dim=64", "policy.codec.patch=4"]
+
+
+#: The papers' proportions at the small width (an action expert 128 wide).
+PAPER_PROPORTIONS = paper_proportions(128)
+#: The same proportions 4x wider (action 512, video 1536), where matrix products rather than
+#: per-operation overhead take a CPU's time, as they take a GPU's at the papers' sizes.
+PAPER_SCALE = paper_proportions(512)
 
 
 # -- jobs ------------------------------------------------------------------------------------------
