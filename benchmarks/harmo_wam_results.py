@@ -37,10 +37,10 @@ MODES = {"gate": "HarmoWAM (hard gate, s > 0.5)", "soft": "soft average", "predi
 HELD_OUT_SEED = 100_000  # demonstration seeds of the held-out sets (training sets use seeds from 0)
 SUITES = {
     "mw-easy": {"stage1": "harmo-wam-stage1", "stage2": "harmo-wam", "target": ["--suite", "mw-easy"],
-                "episodes": 10, "train_data": None,
+                "episodes": 6, "train_data": None,
                 "held_out": ("data/metaworld/harmo-heldout-mw-easy-64", ["--suite", "mw-easy", "--episodes", "4"])},
     "pick-place": {"stage1": "harmo-wam-pp-stage1", "stage2": "harmo-wam-pp", "target": ["--tasks", "pick-place-v3"],
-                   "episodes": 20,
+                   "episodes": 10,
                    "train_data": ("data/metaworld/pick-place-64-50ep", ["--tasks", "pick-place-v3", "--episodes", "50"]),
                    "held_out": ("data/metaworld/harmo-heldout-pick-place-64", ["--tasks", "pick-place-v3", "--episodes",
                                                                          "10"])},

@@ -37,7 +37,7 @@ FINER = ["policy.codec.patch=4"]
 HELDOUT = "data/metaworld/mw-easy-64-heldout"
 HELDOUT_SEED = 500_000  # training seeds never used by the training dataset (its seed_range starts at 0)
 #: evaluation layouts per task; synchronous inference (50 joint steps per chunk) costs ~5x the time
-EVAL_EPISODES = {"x-wam": 10, "x-wam-decoupled": 10, "x-wam-sync": 4}
+EVAL_EPISODES = {"x-wam": 10, "x-wam-decoupled": 10, "x-wam-sync": 2}
 RECIPE_MINUTES = 30  # trainer.max_minutes of the recipes (one thread each, two trainings side by side)
 WINDOWS = 64
 LOSSES = {"train/loss": "loss", "train/loss/video": "video", "train/loss/action": "action",

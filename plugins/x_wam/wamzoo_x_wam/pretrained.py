@@ -8,6 +8,9 @@ the code's ``train_sft.py`` writes it and its ``evaluation/policy_server.py --ex
 under ``dataset``) and the Lightning/DeepSpeed checkpoint folder
 ``<run>/checkpoints/last.ckpt/checkpoint/mp_rank_00_model_states.pt``.
 
+``x-wam/mw-easy-small`` ships with the plugin (``weights/``): the ``x-wam`` recipe trained on Meta-World
+mw-easy (``wamzoo export runs/x-wam ... --results`` of its evaluation).
+
 >>> import wamzoo
 >>> policy = wamzoo.load("x-wam/robotwin")                  # doctest: +SKIP
 >>> chunk = policy.predict_action(observation)              # doctest: +SKIP
@@ -15,6 +18,7 @@ under ``dataset``) and the Lightning/DeepSpeed checkpoint folder
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from wamzoo.hub import Pretrained
@@ -38,6 +42,11 @@ def release(name: str, run: str, cameras: list[str], description: str, **options
 
 
 PRETRAINED = [
+    Pretrained(
+        name="x-wam/mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
+        description="X-WAM (ANS, asynchronous inference; small: 2.7M parameters, stored as float16) trained 30"
+                    " minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per task, RGB +"
+                    " depth); runs offline, no download"),
     release("x-wam/robotwin", "robotwin_sft", ROBOTWIN_CAMERAS,
             "X-WAM fine-tuned on RoboTwin 2.0: three 256x320 cameras as separate tokens with view embeddings,"
             " 16-d bimanual end-effector state, 14-d delta end-effector actions (q01/q99), 32 actions per chunk"
