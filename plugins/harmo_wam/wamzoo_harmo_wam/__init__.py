@@ -17,7 +17,8 @@ The world model is any registered MoT world model (recipes use the core's ``dit.
 scheduler is the core's ``flow-matching`` with phases ``[{video: 5}, {action: 10}]``. Recipes:
 ``harmo-wam-stage1`` (world model), ``harmo-wam`` (gate), ``harmo-wam-average``,
 ``harmo-wam-predictive``, ``harmo-wam-reactive`` (stage 2), their ``-tiny`` versions, and the
-``pick-place`` ones (``harmo-wam-pp-*``).
+``pick-place`` ones (``harmo-wam-pp-*``). Pretrained: ``harmo-wam/mw-easy-small``
+(:mod:`~wamzoo_harmo_wam.pretrained`, shipped in ``weights/``).
 """
 
 from pathlib import Path
@@ -40,3 +41,10 @@ def register_components(register):
 @hookimpl
 def register_recipes(register):
     register(Path(__file__).parent / "recipes")
+
+
+@hookimpl
+def register_pretrained(register):
+    from wamzoo_harmo_wam.pretrained import PRETRAINED
+
+    register(*PRETRAINED)
