@@ -109,7 +109,8 @@ def gate_accuracy(run: str, root: str, batch_size: int = 32, seed: int = 0) -> d
     data = dict(policy.config["recipe"]["data"])
     name = data.pop("name")
     data.update(root=root, episodes=None, num_workers=0, batch_size=batch_size)
-    windows = get_plugins().registry.create("data", name, **data).windows()
+    module = get_plugins().registry.create("data", name, **data)
+    windows = module.windows()
     loader = DataLoader(windows, batch_size=batch_size, shuffle=False, collate_fn=Batch.collate)
     g = torch.Generator().manual_seed(seed)
     labels, scores, tasks = [], [], []
@@ -127,7 +128,7 @@ def gate_accuracy(run: str, root: str, batch_size: int = 32, seed: int = 0) -> d
             "recall_contact": rec(pos), "recall_free": rec(neg),
             "balanced_accuracy": (None if not (pos.any() and neg.any()) else (rec(pos) + rec(neg)) / 2),
             "label_positive_rate": float(y.mean()), "predicted_positive_rate": float(pred.mean()),
-            "per_task_accuracy": per_task, "seed_range": windows.frames.seed_range, "k": policy.config["recipe"]["data"].get(
+            "per_task_accuracy": per_task, "seed_range": module.describe().seed_range, "k": policy.config["recipe"]["data"].get(
                 "extras", {}).get("contact", {}).get("k")}
 
 
