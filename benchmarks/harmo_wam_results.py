@@ -166,6 +166,11 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
                   " training; labels: 1 within ±%s steps of a gripper change):"
                   % (s["held_out"][0], seeds, gate["k"] if gate else "k"), ""]
         lines += _gate_table(gate)
+        if gate and gate["label_positive_rate"] == 0:
+            lines += ["", "No held-out window lies near a gripper change (these tasks' demonstrations never change the"
+                      " grab effort), so the gate only ever sees the free-motion label and routes every sample to"
+                      " the predictive expert: here the hard gate and the soft average act as the predictive"
+                      " expert alone."]
         lines += [""] + report.training_table({r: r for r in (s["stage1"], s["stage2"])}, root, LOSSES, n=4,
                                               trend=True) + [""]
     lines += report.commands_section([j for suite in SUITES for j in jobs(suite, minutes)], SCRIPT)
