@@ -101,6 +101,10 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     if host4:
         table.append(_metrics_row("*copy current frame (baseline)*", host4["copy_current_frame"]))
     lines += report.table(["", *(c for c, _, _ in METRICS)], table, "l" + "r" * len(METRICS))
+    if host4:
+        lines += ["", "The baseline repeats the observed frame and its depth; where a model's row is worse, its video"
+                  " stream is not yet trained far enough for 50-step samples to beat a static scene (compare the"
+                  " video loss under Training: flow-matching velocity MSE, about 1.2 for an untrained model)."]
     lines += ["", f"## Training (each variant: same recipe and data, at most {RECIPE_MINUTES if minutes is None else minutes:g}"
                   " minutes on one core of this 2-core CPU)", ""]
     lines += report.training_table(VARIANTS, root, LOSSES)
