@@ -224,3 +224,19 @@ def test_a_page_without_trainings_has_no_minutes_option(tmp_path, capsys):
     assert "## Commands" in (tmp_path / "metaworld.md").read_text()
     with pytest.raises(SystemExit):
         mw.main(["--minutes", "5", "--out", str(tmp_path / "other.md")])
+
+
+def test_harmo_gate_accuracy_on_held_out_metaworld_windows(mw_dataset, tmp_path):
+    """``harmo_wam_results.py gate``: a saved HarmoWAM policy scored on a Meta-World dataset's windows."""
+    pytest.importorskip("wamzoo_harmo_wam")
+    from wamzoo.loading import policy_for_target
+
+    harmo = importlib.import_module("harmo_wam_results")
+    policy, _ = policy_for_target("harmo-wam", [f"data.root={mw_dataset}", "data.size=32", "data.episodes=null", "data.suite=null",
+                                                "data.tasks=[reach-v3,drawer-close-v3]",
+                                                "policy.world_model.num_layers=1", "policy.codec.patch=4"])
+    folder = policy.save_pretrained(tmp_path / "harmo")
+    rep = harmo.gate_accuracy(str(folder), str(mw_dataset), batch_size=8)
+    assert rep["windows"] > 0 and 0.0 <= rep["accuracy"] <= 1.0
+    assert rep["seed_range"] == [0, 1] and rep["k"] == 20
+    assert set(rep["per_task_accuracy"]) == {"reach-v3", "drawer-close-v3"}
