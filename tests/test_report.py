@@ -232,9 +232,9 @@ def test_harmo_gate_accuracy_on_held_out_metaworld_windows(mw_dataset, tmp_path)
     from wamzoo.loading import policy_for_target
 
     harmo = importlib.import_module("harmo_wam_results")
-    policy, _ = policy_for_target("harmo-wam", [f"data.root={mw_dataset}", "data.size=32", "data.episodes=null", "data.suite=null",
-                                                "data.tasks=[reach-v3,drawer-close-v3]",
-                                                "policy.world_model.num_layers=1", "policy.codec.patch=4"])
+    data = [f"data.root={mw_dataset}", "data.size=32", "data.episodes=null", "data.suite=null",
+            "data.tasks=[reach-v3,drawer-close-v3]"]
+    policy, _ = policy_for_target("harmo-wam", data + ["policy.world_model.num_layers=1", "policy.codec.patch=4"])
     folder = policy.save_pretrained(tmp_path / "harmo")
     rep = harmo.gate_accuracy(str(folder), str(mw_dataset), batch_size=8)
     assert rep["windows"] > 0 and 0.0 <= rep["accuracy"] <= 1.0
