@@ -45,6 +45,10 @@ def test_train_and_bench(capsys, tmp_path):
     assert code == 0 and [r["source"] for r in rows] == ["trained", "recipe"]
     assert all(r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] for r in rows)
     assert rows[0]["ratio_to_first"] == 1.0
+    for r in rows:  # where the time goes: the parts of predict() add up to (at most) the call
+        parts = [r[f"part_{k}_ms"] for k in ("encode", "prefill", "denoise", "finish")]
+        assert min(parts) >= 0 and r["part_denoise_ms"] > 0 and sum(parts) <= 1.5 * r["p90_ms"]
+    assert "where a call's time goes" in out
     js = tmp_path / "train.json"
     code, out = run(capsys, "bench", "train", "tiny-mot", "--steps", "2", "--json", str(js))
     (row,) = json.loads(js.read_text())

@@ -1,12 +1,12 @@
 """Benchmarks as commands: per-chunk inference latency and training throughput.
 
 ``wamzoo bench latency A B C`` times ``predict_action`` of each target on identical inputs
-(median and p90 over repeated calls after warm-up) and prints the ratio to the first target. The
-calls go round-robin over the targets (A, B, C, A, B, C, ...), so a change of the machine's load
-during the run falls on every target alike and the ratios stay comparable; a coupling with
-background work (AHA-WAM's planner thread) is let finish it between calls (``wait_idle()``, untimed)
-so that it never runs inside another target's timing. A
-coupling may report finer timings of the same calls through ``bench_metrics()`` (e.g. AHA-WAM's
+(median and p90 over repeated calls after warm-up) and prints the ratio to the first target, and
+where each call's time goes (the parts :class:`wamzoo.policy.Laps` times: encode, prefill, denoise,
+finish). The calls go round-robin over the targets (A, B, C, A, B, C, ...), so a change of the
+machine's load during the run falls on every target alike and the ratios stay comparable; a
+coupling with background work (AHA-WAM's planner thread) is let finish it between calls
+(``wait_idle()``, untimed) so that it never runs inside another target's timing. A coupling may report finer timings of the same calls through ``bench_metrics()`` (e.g. AHA-WAM's
 executor per chunk and its amortised time with the planner refresh counted); they are added to the
 target's row and printed in a second table, ``*_ms`` ones with the first target's median over them.
 ``wamzoo bench train T`` times optimiser steps and reports samples/s, peak memory, and achieved
@@ -46,6 +46,10 @@ def dummy_batch(info: DataInfo, batch_size: int = 1, train: bool = False, seed: 
         batch.action = torch.randn(batch_size, info.horizon, info.action_dim, generator=g)
         batch.action_pad = torch.zeros(batch_size, info.horizon, dtype=torch.bool)
     return batch
+
+
+#: Parts of a call timed by :class:`wamzoo.policy.Laps`, reported as ``part_<name>_ms``.
+PARTS, PART = ("encode", "prefill", "denoise", "finish"), "part_"
 
 
 def _set_action_steps(policy: WAMPolicy, steps: int) -> None:
@@ -92,20 +96,25 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
             _set_action_steps(policy, steps)
         obs = dummy_batch(policy.info)
 
-        def call(policy=policy, obs=obs):
+        parts: list[dict[str, float]] = []
+
+        def call(policy=policy, obs=obs, parts=parts):
             policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
+            parts.append(policy.last_timings)
 
         policy.reset()
-        calls.append((target, kind, policy, call))
+        calls.append((target, kind, policy, call, parts))
     with torch.inference_mode():
-        times = time_calls([c for *_, c in calls], repeats, warmup,
-                           [getattr(p.coupling, "wait_idle", None) for _, _, p, _ in calls])
+        times = time_calls([c[3] for c in calls], repeats, warmup,
+                           [getattr(c[2].coupling, "wait_idle", None) for c in calls])
     rows: list[dict[str, Any]] = []
-    for (target, kind, policy, _), ts in zip(calls, times):
+    for (target, kind, policy, _, parts), ts in zip(calls, times):
         row = {"target": target, "source": kind, "median_ms": 1e3 * statistics.median(ts),
                "p90_ms": 1e3 * _quantile(ts, 0.9), "mean_ms": 1e3 * statistics.fmean(ts),
                "repeats": repeats, "params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
                "threads": torch.get_num_threads()}
+        timed = parts[-repeats:]
+        row.update({f"{PART}{k}_ms": 1e3 * statistics.median(d.get(k, 0.0) for d in timed) for k in PARTS})
         extra = {k: float(v) for k, v in getattr(policy.coupling, "bench_metrics", dict)().items()}
         row.update(extra, extra_metrics=sorted(extra))
         rows.append(row)
@@ -122,6 +131,13 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
     for r in rows:
         table.add_row(r["target"], r["source"], f"{r['params_m']:.2f}", f"{r['median_ms']:.1f}", f"{r['p90_ms']:.1f}",
                       f"{r['ratio_to_first']:.2f}")
+    console.print(table)
+    table = Table(title="where a call's time goes (median ms of each part, WAMPolicy.predict)")
+    table.add_column("target")
+    for k in PARTS:
+        table.add_column(k, justify="right")
+    for r in rows:
+        table.add_row(r["target"], *(f"{r[f'{PART}{k}_ms']:.1f}" for k in PARTS))
     console.print(table)
     if any(r["extra_metrics"] for r in rows):
         table = Table(title="timings reported by the couplings (same calls)")

@@ -13,6 +13,7 @@ prefills what stays fixed (e.g. Fast-WAM's video KV cache), then the active stre
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -80,6 +81,8 @@ class WAMPolicy(nn.Module):
         self.loss_weights = dict(loss_weights or {})
         self.info = info
         self.config = dict(config or {})
+        #: Seconds the last :meth:`predict` spent in each part of the call (:class:`Laps`).
+        self.last_timings: dict[str, float] = {}
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -192,6 +195,7 @@ class WAMPolicy(nn.Module):
         ``readout`` (e.g. X-WAM's depth) are predicted at the last step and left in ``streams``.
         ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one).
         """
+        laps = Laps()
         if obs.action is not None or obs.n_future:
             obs = obs.observation()
         streams, cond = self.build_streams(obs, train=False)
@@ -214,7 +218,9 @@ class WAMPolicy(nn.Module):
         for p, phase in enumerate(plan):
             active = set(phase.steps)
             samplers = {n: self.scheduler.sampler(n, k) for n, k in phase.steps.items()}
+            laps.lap("encode" if p == 0 else "denoise")
             prefilled = self.coupling.prefill(self.world_model, self.action_expert, streams, cond, active)
+            laps.lap("prefill")
             for i in range(phase.length):
                 live = {n for n in active if i < phase.steps[n]}
                 for n in active:
@@ -231,11 +237,14 @@ class WAMPolicy(nn.Module):
                     streams[n].x = torch.where(cmask, x_clean, samplers[n].step(v[n], streams[n].x))
             for n in active:
                 streams[n].t = torch.zeros_like(streams[n].t)
+        laps.lap("denoise")
         self.coupling.finish(self.world_model, self.action_expert, streams, cond)
         action = self.normalizer.unnormalize("action", self.action_expert.actions(streams).float())
         out: dict[str, Any] = {"action": action, "streams": streams}
         if decode and "video" in streams and "video" in generated:
             out["frames"] = self.codec.decode(streams["video"].x)
+        laps.lap("finish")
+        self.last_timings = laps.seconds
         return out
 
     def predict_action(self, obs: Batch, generator: torch.Generator | None = None) -> Tensor:
@@ -282,6 +291,22 @@ class WAMPolicy(nn.Module):
             raise BatchError(f"task {task!r} is unknown to this policy; it was trained on {self.tasks}")
         return self.tasks.index(task)
 
+
+
+class Laps:
+    """Wall-clock seconds of the parts of one :meth:`WAMPolicy.predict` call: ``encode`` (streams and
+    conditioning, the codec's encoding of the observation), ``prefill`` (the couplings' cached
+    passes, e.g. Fast-WAM's video pass), ``denoise`` (the sampling steps) and ``finish``."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        """Charge the time since the last lap to ``part``."""
+        now = time.perf_counter()
+        self.seconds[part] = self.seconds.get(part, 0.0) + now - self._t
+        self._t = now
 
 
 def _is_registered(name: str) -> bool:

@@ -85,3 +85,23 @@ def test_save_and_load_round_trip(aha_wam, tmp_path):
         assert torch.equal(a, b)
     assert type(loaded.coupling).__name__ == "AHAWAMCoupling" and loaded.action_expert.ovcr is not None
     assert "returns **one chunk**" in (folder / "README.md").read_text()  # the plugin's card fragment
+
+
+@pytest.mark.parametrize("sampler", ["prior", "history"])
+def test_steps_reuse_the_chunks_cross_attention_keys_values(aha_wam, sampler, monkeypatch):
+    policy, batch = aha_wam(overrides=[f"policy.action_expert.infer_branch={sampler}"], batch_size=1)
+    policy.eval()
+    obs = batch.observation()
+    computed = []
+    for block in policy.action_expert.dit.blocks:  # count the executor's cross-attention K/V projections
+        monkeypatch.setattr(block.attn2, "kv", lambda x, kv=block.attn2.kv: computed.append(1) or kv(x))
+    cached = _episode(policy, obs, 5)
+    per_call = len(computed) / 5
+    monkeypatch.setattr("wamzoo.nn.mot._context_kv", lambda s, layer: None)  # recompute at every step
+    computed.clear()
+    fresh = _episode(policy, obs, 5)
+    steps = policy.scheduler.plan()[0].length
+    layers = len(policy.action_expert.dit.blocks)
+    assert len(computed) / 5 - per_call == (steps - 1) * layers  # once per call instead of once per step
+    for a, b in zip(cached, fresh):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

@@ -19,6 +19,9 @@ def test_bench_reports_executor_planner_and_amortised_latency(tmp_path):
     assert aha["refresh_every"] == 2
     assert aha["amortised_ms"] > aha["executor_ms"] * 0.5  # the executor's mean plus half a refresh per chunk
     assert "executor_ms" in (tmp_path / "lat.json").read_text()
+    # the executor's call: OVCR edits the cached context in the prefill, then the denoising steps
+    assert aha["part_prefill_ms"] > 0 and aha["part_denoise_ms"] > 0
+    assert aha["part_prefill_ms"] + aha["part_denoise_ms"] < aha["executor_ms"] * 1.5
 
 
 def test_evaluator_reports_executor_and_planner_rates(aha_wam):

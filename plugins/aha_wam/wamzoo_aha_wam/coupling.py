@@ -23,7 +23,7 @@ pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -39,12 +39,14 @@ from wamzoo_aha_wam.runtime import Executed, Runtime
 @dataclass
 class ChunkContext:
     """What a call's denoising steps read: the chunk's planner context joined with the window's
-    history (``cache``), and the chunk's own planner context and cross-attention context (``inputs``,
-    reused by the pass that appends the chunk to the history)."""
+    history (``cache``), the chunk's own planner context and cross-attention context (``inputs``,
+    reused by the pass that appends the chunk to the history), and the per-layer cross-attention
+    keys/values of that context (``context_kv``, computed at the first step, fixed for the call)."""
 
     cache: KVCache
     chunk: int
     inputs: tuple
+    context_kv: dict = field(default_factory=dict)
 
 
 def joined(*caches: KVCache) -> KVCache:
@@ -183,6 +185,7 @@ class AHAWAMCoupling(MoTCoupling):
         if context is None:  # no prefill: the uncached reference path does not exist for one chunk
             raise ValueError("AHA-WAM's executor runs against its prefilled chunk context")
         sets = action_expert.embed(streams, cond)
+        sets[0].context_kv = context.context_kv
         _, mask = action_expert.layout.mask(self.rules, context.inputs[0].keys[0].shape[1], sets[0].x.device)
         run = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
         return self._run(world_model, action_expert, sets, 0, mask, len(sets[0].blocks), run, set(active), streams,
