@@ -240,3 +240,19 @@ def test_harmo_gate_accuracy_on_held_out_metaworld_windows(mw_dataset, tmp_path)
     assert rep["windows"] > 0 and 0.0 <= rep["accuracy"] <= 1.0
     assert rep["seed_range"] == [0, 1] and rep["k"] == 20
     assert set(rep["per_task_accuracy"]) == {"reach-v3", "drawer-close-v3"}
+
+
+def test_aha_page_breaks_latency_into_parts_and_bounds_the_ratio(tmp_path):
+    out = tmp_path / "results" / "aha_wam"
+    out.mkdir(parents=True)
+    parts = lambda e, p, d, f: {"part_encode_ms": e, "part_prefill_ms": p, "part_denoise_ms": d,  # noqa: E731
+                                "part_finish_ms": f}
+    fast = {"target": "fast-wam", "params_m": 1.0, "median_ms": 100.0, **parts(2.0, 60.0, 37.0, 1.0)}
+    aha = {"target": "aha-wam", "params_m": 1.0, "median_ms": 40.0, "executor_ms": 40.0, "amortised_ms": 70.0,
+           "planner_ms": 60.0, "first_over_executor_ms": 2.5, "first_over_amortised_ms": 100 / 70,
+           "first_over_planner_ms": 100 / 60, **parts(2.0, 12.0, 25.0, 1.0)}
+    (out / "latency.json").write_text(json.dumps([fast, aha]))
+    page = importlib.import_module("aha_wam_results").render(root=tmp_path)
+    assert _row(page, "10 denoising steps") == ["37.0", "25.0"]
+    # free steps: 100 / (2 + 12 + 1) = 6.67x; 4.5x needs the steps within 100 / 4.5 - 15 = 7.2 ms
+    assert "100.0 / 15.0 = **6.67x**" in page and "at most 7.2 ms (20% of Fast-WAM's)" in page
