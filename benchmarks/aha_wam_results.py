@@ -10,6 +10,8 @@ Inputs (written by the commands listed in the output; each long job holds the ma
 - ``results/aha_wam/eval-<recipe>.json``: ``wamzoo eval runs/<recipe> --suite mw-easy --episodes 20 --json ...``
 - ``results/aha_wam/eval-aha-wam-history.json``: the ``aha-wam`` weights sampled as the paper describes
   (teacher-forced branch + action history; ``--run export`` writes that policy to ``runs/aha-wam-history``)
+- ``results/aha_wam/eval-<recipe>-lag4.json``: the same evaluation with the planner's frames 4 steps late
+  (``--frame-lag 4``; the executor still observes the present), the phase the offsets of training cover
 - ``results/fast_wam/eval-fast-wam.json``: Fast-WAM's evaluation (``benchmarks/fast_wam_results.py``)
 - ``results/aha_wam/latency.json``: ``wamzoo bench latency fast-wam aha-wam`` (the trained small sizes)
 - ``results/aha_wam/latency-proportional.json``: the same command with both policies widened to the
@@ -33,6 +35,7 @@ VARIANTS = {"aha-wam": "AHA-WAM", "aha-wam-no-ovcr": "no OVCR", "aha-wam-no-offs
 HISTORY = {"aha-wam-history": "AHA-WAM, history sampler"}  # the aha-wam weights, the paper's sampler
 STEPS = ("train", "eval", "export", "latency")
 EVAL_EPISODES = 20
+LAG = 4  # --frame-lag of the lagged evaluation: within the recipes' offsets 0..7
 HISTORY_EPISODES = 10  # the second sampler of the same weights, on half the layouts (CPU time)
 RECIPE_MINUTES = 40  # trainer.max_minutes of the recipes (Fast-WAM's budget)
 def export_history_sampler() -> None:
@@ -49,6 +52,8 @@ def jobs(minutes: float | None = None) -> list[report.Job]:
     out = [report.train_job(r, minutes) for r in VARIANTS]
     out += [report.eval_job(f"runs/{r}", ["--suite", "mw-easy"], EVAL_EPISODES, f"results/aha_wam/eval-{r}.json")
             for r in VARIANTS]
+    out += [report.eval_job(f"runs/{r}", ["--suite", "mw-easy", "--frame-lag", str(LAG)], EVAL_EPISODES,
+                            f"results/aha_wam/eval-{r}-lag{LAG}.json") for r in VARIANTS]
     out.append(report.Job("export", ["python", SCRIPT, "--run", "export"], lock=False, call=export_history_sampler))
     out += [report.eval_job(f"runs/{r}", ["--suite", "mw-easy"], HISTORY_EPISODES, f"results/aha_wam/eval-{r}.json")
             for r in HISTORY]
@@ -136,6 +141,13 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     lines += report.success_section(evals, f"{EVAL_EPISODES} (history sampler: {HISTORY_EPISODES})", note=f"; every policy trained at most {minutes:g} minutes"
                                     " on this CPU", ms_label="policy ms / call in the eval loop")
     lines += _timing_table(evals)
+    lagged = {label: report.load(out / f"eval-{r}-lag{LAG}.json") for r, label in VARIANTS.items()}
+    lines += ["", f"### The planner's frames {LAG} steps late (`--frame-lag {LAG}`)", "",
+              f"A camera or planner that lags the controller: the policy's frames end {LAG} steps before the present"
+              " while the state and the executor's chunk-start frame stay current, so every planner context is"
+              f" {LAG} steps older than the chunk grid it serves — the phase the offsets of training (0..7 here)"
+              " cover and OVCR's present-frame edit can correct. Same weights, layouts and seeds as above.", ""]
+    lines += report.success_table(lagged, "policy ms / call in the eval loop")
     lines += ["", "## Per-chunk inference latency (`wamzoo bench latency fast-wam aha-wam`, batch 1, one run)", ""]
     lines += _latency_table(report.load(out / "latency.json"), "At the trained small sizes (the same experts in both)")
     lines += _latency_table(report.load(out / "latency-proportional.json"),

@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default: 8)")
     s.add_argument("--max-steps", type=int, default=None, help="steps before an episode fails (default: 300)")
     s.add_argument("--workers", type=int, default=None, help="worker processes, 0 runs inline (default: 2)")
+    s.add_argument("--frame-lag", type=int, default=0,
+                   help="the policy's frames end this many steps before the present (a lagging camera or planner);"
+                        " state and the present frame (extras['rgb_now']) stay current (default: 0)")
     s.add_argument("--json", default=None)
     s.add_argument("--video", default=None, help="folder for one video per episode")
     s.set_defaults(fn=cmd_eval)

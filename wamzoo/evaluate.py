@@ -8,7 +8,11 @@ Each task runs ``episodes`` episodes on the layouts of evaluation seeds ``seed, 
 refused). A policy sees what it was trained on (its ``DataInfo``: cameras, image size, ``n_obs``
 frames ``frame_stride`` apart, proprio state, task id) and its predicted chunk is executed for
 ``replan`` steps before it is asked again. An episode succeeds when the environment's own
-``success`` flag is raised within ``max_steps`` steps.
+``success`` flag is raised within ``max_steps`` steps. With ``frame_lag`` L the frames the policy
+sees end L steps before the present (a camera or planner that lags the controller); the state and
+the present frame (``batch.extras["rgb_now"]``, for components that observe the chunk start, e.g.
+AHA-WAM's executor) stay current. AHA-WAM's planner frame then falls L steps before the chunk
+grid: the phase its horizon-adaptive offset training covers.
 
 Reported per task: success rate, mean steps to success, policy latency per chunk, and control
 frequency (actions per second end to end: rendering, policy and physics). A coupling that times its
@@ -75,7 +79,7 @@ class ScriptedAgent:
 class PolicyAgent:
     """A :class:`~wamzoo.policy.WAMPolicy` fed the observations it was trained on."""
 
-    def __init__(self, policy, replan: int, label: str = "policy"):
+    def __init__(self, policy, replan: int, label: str = "policy", frame_lag: int = 0):
         info = policy.info
         if info is None or not info.cameras:
             raise WamzooError("this policy does not record its cameras (DataInfo.cameras); train it on a Meta-World"
@@ -86,7 +90,11 @@ class PolicyAgent:
         self.cameras, self.size = tuple(info.cameras), info.height
         self.replan = max(1, min(replan, info.horizon))
         self.frame_stride = info.frame_stride
-        self.span = (info.n_obs - 1) * info.frame_stride + 1
+        if frame_lag < 0:
+            raise WamzooError(f"frame_lag is how many steps the frames lag behind the present: use 0 or more,"
+                              f" got {frame_lag}")
+        self.frame_lag = frame_lag
+        self.span = (info.n_obs - 1) * info.frame_stride + 1 + frame_lag
 
     def reset(self, task: str, seed: int) -> None:
         self.policy.reset()
@@ -98,17 +106,21 @@ class PolicyAgent:
         self.history.append(obs)
 
     def batch(self) -> Batch:
-        """The observation batch: ``n_obs`` frames ``frame_stride`` apart ending now (padded at the start)."""
+        """The observation batch: ``n_obs`` frames ``frame_stride`` apart ending ``frame_lag`` steps ago
+        (earlier frames padded at the start of an episode, the first frame standing in for a lagged one
+        not yet seen), the present state and, when the frames lag, the present frame."""
         s, n = self.info.frame_stride, self.info.n_obs
         have = len(self.history)
-        picks = [have - 1 - (n - 1 - j) * s for j in range(n)]
+        picks = [have - 1 - self.frame_lag - (n - 1 - j) * s for j in range(n)]
         frames = [self.history[max(p, 0)] for p in picks]
         now = self.history[-1]
         t = lambda x: torch.from_numpy(np.asarray(x))[None]  # noqa: E731
+        extras = {"rgb_now": t(now["rgb"])[:, None]} if self.frame_lag else {}
+        pad = [p < 0 for p in picks[:-1]] + [False]
         return Batch(rgb=t(np.stack([f["rgb"] for f in frames])), n_obs=n, state=t(now["state"]),
-                     depth=t(np.stack([f["depth"] for f in frames])), frame_pad=t(np.array([p < 0 for p in picks])),
+                     depth=t(np.stack([f["depth"] for f in frames])), frame_pad=t(np.array(pad)),
                      task_id=torch.tensor([self.task_id]), intrinsics=t(now["intrinsics"]),
-                     extrinsics=t(now["extrinsics"]))
+                     extrinsics=t(now["extrinsics"]), extras=extras)
 
     def timing(self) -> dict[str, float] | None:
         """The coupling's timings of this episode (``timing_stats()``), if it reports any."""
@@ -200,18 +212,18 @@ def write_video(stem: Path, frames: Sequence[np.ndarray]) -> str:
 _RUNNER: Runner | None = None
 
 
-def _make_agent(ref: str, replan: int):
+def _make_agent(ref: str, replan: int, frame_lag: int = 0):
     if ref == "scripted":
         return ScriptedAgent()
     from wamzoo.loading import load_policy
 
-    return PolicyAgent(load_policy(ref), replan, label=ref)
+    return PolicyAgent(load_policy(ref), replan, label=ref, frame_lag=frame_lag)
 
 
-def _init_worker(ref: str, replan: int, max_steps: int, video_dir: str | None, threads: int) -> None:
+def _init_worker(ref: str, replan: int, frame_lag: int, max_steps: int, video_dir: str | None, threads: int) -> None:
     global _RUNNER
     torch.set_num_threads(threads)
-    _RUNNER = Runner(_make_agent(ref, replan), max_steps, video_dir)
+    _RUNNER = Runner(_make_agent(ref, replan, frame_lag), max_steps, video_dir)
 
 
 def _run(task: str, seed: int) -> EpisodeResult:
@@ -222,7 +234,7 @@ def _run(task: str, seed: int) -> EpisodeResult:
 def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str | None = None, episodes: int = 10,
              seed: int | None = None, replan: int | None = None, max_steps: int | None = None, workers: int = 2,
              video_dir: str | None = None, reference: str | None = None, command: str | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, frame_lag: int = 0) -> dict:
     """Evaluate ``policy`` in closed loop; returns the JSON-ready report (see module doc).
 
     ``policy`` is a :class:`~wamzoo.policy.WAMPolicy`, a reference :func:`~wamzoo.loading.load_policy`
@@ -242,9 +254,9 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
     check_seeds(seeds, "eval")
     max_steps = max_steps or DEFAULT_MAX_STEPS
     if isinstance(policy, str):
-        reference, agent = policy, _make_agent(policy, replan or 8)
+        reference, agent = policy, _make_agent(policy, replan or 8, frame_lag)
     else:
-        agent = PolicyAgent(policy, replan or 8, label=reference or "policy")
+        agent = PolicyAgent(policy, replan or 8, label=reference or "policy", frame_lag=frame_lag)
     if isinstance(agent, PolicyAgent):
         _check_disjoint(agent.info.seed_range, seeds)
         unknown = [t for t in names if t not in agent.policy.tasks]
@@ -268,13 +280,15 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
         else:
             threads = max(1, torch.get_num_threads() // workers)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                     initargs=(reference, agent.replan, max_steps, video_dir, threads)) as pool:
+                                     initargs=(reference, agent.replan, frame_lag, max_steps, video_dir,
+                                               threads)) as pool:
                 for fut in as_completed([pool.submit(_run, t, s) for t, s in jobs]):
                     results.append(fut.result())
                     bar.advance(job)
     wall = time.perf_counter() - t0
     return report(results, names, None if tasks else suite, seeds, wall, policy=agent.label, replan=agent.replan,
-                  max_steps=max_steps, workers=workers, command=command or " ".join(["wamzoo"] + sys.argv[1:]))
+                  frame_lag=frame_lag, max_steps=max_steps, workers=workers,
+                  command=command or " ".join(["wamzoo"] + sys.argv[1:]))
 
 
 def _check_disjoint(seed_range: list[int] | None, seeds: list[int]) -> None:
@@ -319,7 +333,9 @@ def print_report(rep: dict, console) -> None:
     from rich.table import Table
 
     table = Table(title=f"{rep['policy']} on {rep['suite'] or 'tasks'}: {len(rep['seeds'])} episodes per task,"
-                        f" seeds {rep['seeds'][0]}.., replan {rep['replan']}", box=box.SIMPLE_HEAD)
+                        f" seeds {rep['seeds'][0]}.., replan {rep['replan']}"
+                        + (f", frames {rep['frame_lag']} steps late" if rep.get("frame_lag") else ""),
+                  box=box.SIMPLE_HEAD)
     table.add_column("task", no_wrap=True, min_width=max(len(t) for t in rep["tasks"]))
     for col in ("success", "episodes", "steps to success", "ms/chunk", "Hz"):
         table.add_column(col, justify="right")
@@ -360,7 +376,8 @@ def evaluate_from_args(args) -> int:
     rep = evaluate(policy, suite=pick(args.suite, spec.suite), tasks=args.tasks,
                    episodes=pick(args.episodes, spec.episodes), seed=pick(args.seed, spec.seed),
                    replan=pick(args.replan, spec.replan), max_steps=pick(args.max_steps, spec.max_steps),
-                   workers=pick(args.workers, spec.workers), video_dir=args.video, reference=ref)
+                   workers=pick(args.workers, spec.workers), video_dir=args.video, reference=ref,
+                   frame_lag=args.frame_lag)
     print_report(rep, Console())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,12 @@ evaluator reports the executor's and the planner's rates separately."""
 import io
 
 import numpy as np
+import pytest
+import torch
 from rich.console import Console
 
 from wamzoo.bench import latency
+from wamzoo.errors import WamzooError
 from wamzoo.evaluate import EpisodeResult, PolicyAgent, print_report, report
 
 
@@ -45,3 +48,29 @@ def test_evaluator_reports_executor_and_planner_rates(aha_wam):
     out = io.StringIO()
     print_report(rep, Console(file=out, width=200))
     assert "executor_hz 20.0" in out.getvalue() and "planner_hz" in out.getvalue()
+
+
+def test_lagging_frames_go_to_the_planner_and_the_present_frame_to_the_executor(aha_wam, monkeypatch):
+    policy, batch = aha_wam(batch_size=1)
+    policy.info.cameras = ["top"]
+    lag, steps = 3, 20
+    with pytest.raises(WamzooError, match="0 or more"):
+        PolicyAgent(policy, replan=4, frame_lag=-1)
+    agent = PolicyAgent(policy, replan=4, frame_lag=lag)
+    agent.reset("task-0", seed=0)
+    V, C, H, W = batch.rgb.shape[2:]
+    for i in range(steps):  # frame i is filled with 10 * i
+        agent.observe({"rgb": np.full((V, C, H, W), 10 * i, np.uint8), "state": batch.state[0].numpy(),
+                       "depth": np.zeros((V, 1, H, W), np.float32), "intrinsics": np.eye(3)[None].repeat(V, 0),
+                       "extrinsics": np.eye(4)[None].repeat(V, 0)}, {})
+    b = agent.batch()
+    s, n, first = policy.info.frame_stride, policy.info.n_obs, steps - len(agent.history)
+    want = [max(steps - 1 - lag - (n - 1 - j) * s, first) for j in range(n)]
+    assert [int(b.rgb[0, j].flatten()[0]) // 10 for j in range(n)] == want
+    assert int(b.extras["rgb_now"].flatten()[0]) == 10 * (steps - 1) and not bool(b.frame_pad[0, -1])
+    seen = []
+    real = policy.action_expert.encode_observation
+    monkeypatch.setattr(policy.action_expert, "encode_observation",
+                        lambda cond, rgb: seen.append(rgb) or real(cond, rgb))
+    agent.act(decode=False)
+    torch.testing.assert_close(seen[-1], torch.full_like(seen[-1], 10 * (steps - 1) / 255))

@@ -21,7 +21,8 @@ prior one). Sampling follows the released model by default (``infer_branch="prio
 branch, no action history); ``infer_branch="history"`` samples as the paper describes, with the
 teacher-forced branch and the action history. The sampled chunk is the ``action`` stream either way.
 
-Each chunk also observes what the robot sees at its start: the frame (OVCR's input) and the
+Each chunk also observes what the robot sees at its start: the frame (OVCR's input; at inference
+``batch.extras["rgb_now"]`` when the planner's frames lag the present, else the last frame) and the
 proprioception, one token appended to the chunk's cross-attention context (the code routes the
 chunk-start proprio token to the current chunk only). In training these come from the data's
 per-step observations (``batch.extras["step_rgb"]`` and ``["step_state"]``, ``data.step_obs``) at
@@ -194,7 +195,9 @@ class Executor(FastWAMAction):
                 streams["action_prior"] = Stream(x=x.clone(), cond=noisy.clone(), group="action", pad=pad,
                                                  chunk=self.chunk_size)
         else:
-            rgb = batch.rgb_float()[:, batch.n_obs - 1: batch.n_obs]
+            now = batch.extras.get("rgb_now")  # the present frame when the planner's frames lag (wamzoo eval)
+            rgb = batch.rgb_float()[:, batch.n_obs - 1: batch.n_obs] if now is None else \
+                (now.float() / 255.0 if now.dtype == torch.uint8 else now.float())
             state = None if cond.state is None else cond.state[:, None]
             x = torch.zeros(B, self.chunk_size, self.action_dim, device=batch.rgb.device)
             streams = {"action": Stream(x=x, cond=torch.zeros(B, self.chunk_size, dtype=torch.bool, device=x.device),

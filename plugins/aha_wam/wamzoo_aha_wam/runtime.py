@@ -16,10 +16,11 @@ must equal it). The planner is refreshed every ``refresh_every`` chunks (paper: 
   observations and proprioception are logged), so the executor reads exactly what teacher forcing
   showed it in training: the clean chunks of its window.
 
-Frames are taken at calls here, so every chunk starts on the chunk grid of its planner frame
-(phase offset 0); the horizon-adaptive offsets of training (:mod:`wamzoo_aha_wam.offsets`) are what
-keeps the executor right when the planner's frame falls between chunk starts, as with a camera
-stream on a robot.
+Frames are taken at calls, so every chunk starts on the chunk grid of its planner frame (phase
+offset 0) unless the frames lag the present: with ``wamzoo eval --frame-lag L`` the planner's frame
+is ``L`` steps older than the call while the executor observes the present, the phase offset ``L``
+that the horizon-adaptive offsets of training (:mod:`wamzoo_aha_wam.offsets`) prepare it for, as
+with a camera stream on a robot.
 
 The first call of an episode refreshes inline (there is no context yet). With ``background=True``
 a pipelined refresh runs in a thread that yields to the executor between planner layers (the
