@@ -132,13 +132,24 @@ def _timing_table(evals: dict[str, dict | None]) -> list[str]:
         rows, "lrrrrr")
 
 
+def _changed(before: dict | None, after: dict | None) -> str:
+    """How many episodes (same task and seed) succeeded in exactly one of two evaluations."""
+    if not before or not after:
+        return "-"
+    won = lambda e: {(x["task"], x["seed"]): x["success"] for x in e["episodes"]}  # noqa: E731
+    a, b = won(before), won(after)
+    common = a.keys() & b.keys()
+    return f"{sum(a[k] != b[k] for k in common)} of {len(common)}"
+
+
 def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     minutes = RECIPE_MINUTES if minutes is None else minutes
     out = root / "results" / "aha_wam"
     evals = {"Fast-WAM": report.load(root / "results" / "fast_wam" / "eval-fast-wam.json")}
     evals.update({label: report.load(out / f"eval-{r}.json") for r, label in {**VARIANTS, **HISTORY}.items()})
     lines = report.header("AHA-WAM on Meta-World mw-easy: success next to Fast-WAM, and latency", SCRIPT)
-    lines += report.success_section(evals, f"{EVAL_EPISODES} (history sampler: {HISTORY_EPISODES})", note=f"; every policy trained at most {minutes:g} minutes"
+    lines += report.success_section(evals, f"{EVAL_EPISODES} (history sampler: {HISTORY_EPISODES})",
+                                    note=f"; every policy trained at most {minutes:g} minutes"
                                     " on this CPU", ms_label="policy ms / call in the eval loop")
     lines += _timing_table(evals)
     lagged = {label: report.load(out / f"eval-{r}-lag{LAG}.json") for r, label in VARIANTS.items()}
@@ -148,10 +159,13 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
               f" {LAG} steps older than the chunk grid it serves — the phase the offsets of training (0..7 here)"
               " cover and OVCR's present-frame edit can correct. Same weights, layouts and seeds as above.", ""]
     lines += report.success_table(lagged, "policy ms / call in the eval loop")
+    lines.append("| episodes whose outcome the lag changed | " + " | ".join(
+        _changed(evals[label], lagged[label]) for label in VARIANTS.values()) + " |")
     lines += ["", "## Per-chunk inference latency (`wamzoo bench latency fast-wam aha-wam`, batch 1, one run)", ""]
     lines += _latency_table(report.load(out / "latency.json"), "At the trained small sizes (the same experts in both)")
     lines += _latency_table(report.load(out / "latency-proportional.json"),
-                            "Both widened to the paper's proportions (`--set` " + " ".join(report.PAPER_PROPORTIONS) + ")")
+                            "Both widened to the paper's proportions (`--set` "
+                            + " ".join(report.PAPER_PROPORTIONS) + ")")
     lines += _latency_table(report.load(out / "latency-paper-scale.json"),
                             "The same proportions 4x wider (`--set` " + " ".join(report.PAPER_SCALE) + ")")
     lines += ["The paper: Fast-WAM 190 ms vs AHA-WAM 41.37 ms per chunk = 4.59x.", "",

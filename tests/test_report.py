@@ -256,3 +256,15 @@ def test_aha_page_breaks_latency_into_parts_and_bounds_the_ratio(tmp_path):
     assert _row(page, "10 denoising steps") == ["37.0", "25.0"]
     # free steps: 100 / (2 + 12 + 1) = 6.67x; 4.5x needs the steps within 100 / 4.5 - 15 = 7.2 ms
     assert "100.0 / 15.0 = **6.67x**" in page and "at most 7.2 ms (20% of Fast-WAM's)" in page
+
+
+def test_aha_page_counts_the_episodes_a_frame_lag_changed(tmp_path):
+    out = tmp_path / "results" / "aha_wam"
+    out.mkdir(parents=True)
+    def episodes(wins):
+        return [{"task": "reach-v3", "seed": 1000 + i, "success": w} for i, w in enumerate(wins)]
+
+    for name, wins in (("eval-aha-wam.json", [True, False, True]), ("eval-aha-wam-lag4.json", [False, False, True])):
+        (out / name).write_text(json.dumps({**_eval({"reach-v3": sum(wins) / 3}, 50.0), "episodes": episodes(wins)}))
+    page = importlib.import_module("aha_wam_results").render(root=tmp_path)
+    assert _row(page, "episodes whose outcome the lag changed") == ["1 of 3", "-", "-"]
