@@ -16,7 +16,8 @@ Inputs (written by the commands listed in the output; each long job holds the ma
 - ``results/aha_wam/latency.json``: ``wamzoo bench latency fast-wam aha-wam`` (the trained small sizes)
 - ``results/aha_wam/latency-proportional.json``: the same command with both policies widened to the
   paper's proportions (video expert 3x the action expert's width, 128 tokens per frame; ``report.PAPER_PROPORTIONS``),
-  and ``latency-paper-scale.json``: those proportions 4x wider (``report.PAPER_SCALE``)
+  ``latency-paper-scale.json``: those proportions 4x wider (``report.PAPER_SCALE``), and
+  ``latency-paper-width.json``: at the papers' own widths (``report.PAPER_WIDTH``, the recipe's layers)
 - ``runs/<recipe>/metrics.csv``, ``hparams.yaml``, ``train_minutes.txt`` and ``train_jobs.txt``: the training runs.
 
 Nothing is typed in by hand: a missing input shows as "not run".
@@ -62,7 +63,9 @@ def jobs(minutes: float | None = None) -> list[report.Job]:
             report.Job("latency", bench + [x for o in report.PAPER_PROPORTIONS for x in ("--set", o)]
                        + ["--json", "results/aha_wam/latency-proportional.json"]),
             report.Job("latency", bench[:-1] + ["10"] + [x for o in report.PAPER_SCALE for x in ("--set", o)]
-                       + ["--json", "results/aha_wam/latency-paper-scale.json"])]
+                       + ["--json", "results/aha_wam/latency-paper-scale.json"]),
+            report.Job("latency", bench[:-1] + ["10"] + [x for o in report.PAPER_WIDTH for x in ("--set", o)]
+                       + ["--json", "results/aha_wam/latency-paper-width.json"])]
     return out
 
 
@@ -168,6 +171,9 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
                             + " ".join(report.PAPER_PROPORTIONS) + ")")
     lines += _latency_table(report.load(out / "latency-paper-scale.json"),
                             "The same proportions 4x wider (`--set` " + " ".join(report.PAPER_SCALE) + ")")
+    lines += _latency_table(report.load(out / "latency-paper-width.json"),
+                            "The papers' own widths, 8x wider, with the recipe's 4 of their 30 layers (`--set` "
+                            + " ".join(report.PAPER_WIDTH) + ")")
     lines += ["The paper: Fast-WAM 190 ms vs AHA-WAM 41.37 ms per chunk = 4.59x.", "",
               f"## Training (each recipe at most {minutes:g} minutes on this CPU)", ""]
     lines += report.training_table({"fast-wam": "Fast-WAM", **VARIANTS}, root)

@@ -47,6 +47,9 @@ PAPER_PROPORTIONS = paper_proportions(128)
 #: The same proportions 4x wider (action 512, video 1536), where matrix products rather than
 #: per-operation overhead take a CPU's time, as they take a GPU's at the papers' sizes.
 PAPER_SCALE = paper_proportions(512)
+#: The papers' own widths (action 1024, video 3072 with FFN 14336) and tokens per frame; a latency
+#: run keeps the recipe's few layers (every layer costs alike, so ratios hold; ~9 GB for two policies).
+PAPER_WIDTH = paper_proportions(1024)
 
 
 # -- jobs ------------------------------------------------------------------------------------------
