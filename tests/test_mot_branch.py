@@ -82,16 +82,14 @@ def test_phase_stop_truncates_length():
 
 
 class _Riding(nn.Module):
-    """A minimal expert without blocks: linear in/out tokens on the world model's backbone."""
-
-    rides_backbone = True
+    """A minimal expert without blocks: linear in/out tokens on the world model's backbone (``cond.backbone``)."""
 
     def __init__(self, dim=32):
         super().__init__()
         self.inp, self.out = nn.Linear(4, dim), nn.Linear(dim, 4)
 
-    def embed(self, streams, cond, backbone):
-        s = streams["action"]
+    def embed(self, streams, cond):
+        s, backbone = streams["action"], cond.backbone
         temb, mod = backbone.embed_time(s.t)
         rope = rope_angles_1d(torch.arange(s.units).float(), backbone.head_dim)
         return [TokenSet(self.inp(s.x), mod, rope, backbone.blocks, [TokenGroup("action", s.units, "action")], temb,
@@ -114,6 +112,7 @@ def test_an_expert_rides_on_the_world_models_blocks():
     video = Stream(torch.randn(B, 2, 1, 8, 4, 4), torch.tensor([[True, False]] * B), t=torch.tensor([[0.0, 0.7]] * B))
     action = Stream(torch.randn(B, 5, 4), torch.zeros(B, 5, dtype=torch.bool), group="action", t=torch.full((B, 5), 0.3))
     cond = Conditioning(context=torch.randn(B, 3, 8), context_mask=torch.ones(B, 3, dtype=torch.bool))
+    cond.backbone = wm.backbone(cond)
     out = coupling(wm, expert, {"video": video, "action": action}, cond)
     assert out["action"].shape == (B, 5, 4) and out["video"].shape == video.x.shape
     out["action"].sum().backward()

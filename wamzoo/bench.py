@@ -6,7 +6,7 @@ where each call's time goes (the parts :class:`wamzoo.policy.Laps` times: encode
 finish). The calls go round-robin over the targets (A, B, C, A, B, C, ...), so a change of the
 machine's load during the run falls on every target alike and the ratios stay comparable; a
 coupling with background work (AHA-WAM's planner thread) is let finish it between calls
-(``wait_idle()``, untimed) so that it never runs inside another target's timing. A coupling may report finer timings of the same calls through ``bench_metrics()`` (e.g. AHA-WAM's
+(``wait_idle()``, untimed) so that it never runs inside another target's timing. A coupling may report finer timings of the same calls through ``Coupling.timings()`` (e.g. AHA-WAM's
 executor per chunk and its amortised time with the planner refresh counted); they are added to the
 target's row and printed in a second table, ``*_ms`` ones with the first target's median over them.
 ``wamzoo bench train T`` times optimiser steps and reports samples/s, peak memory, and achieved
@@ -16,6 +16,7 @@ rich table and write one JSON object per target with plain numeric fields.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import resource
@@ -29,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wamzoo.batch import Batch
+from wamzoo.interfaces import Phase
 from wamzoo.policy import DataInfo, WAMPolicy
 
 console = Console()
@@ -52,11 +54,14 @@ def dummy_batch(info: DataInfo, batch_size: int = 1, train: bool = False, seed: 
 PARTS, PART = ("encode", "prefill", "denoise", "finish"), "part_"
 
 
-def _set_action_steps(policy: WAMPolicy, steps: int) -> None:
-    for phase in getattr(policy.scheduler, "phases", []):
-        for name in phase.steps:
-            if name in policy.action_expert.streams_produced:
-                phase.steps[name] = steps
+def _plan_with_action_steps(policy: WAMPolicy, steps: int | None) -> list[Phase]:
+    """The scheduler's plan with every action stream denoised in ``steps`` steps (``None``: as planned)."""
+    plan = policy.scheduler.plan()
+    if not steps:
+        return plan
+    produced = policy.action_expert.streams_produced
+    return [dataclasses.replace(p, steps={n: steps if n in produced else k for n, k in p.steps.items()})
+            for p in plan]
 
 
 def time_calls(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int,
@@ -92,21 +97,20 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
     calls = []
     for target in targets:
         policy, kind = policy_for_target(target, list(overrides))
-        if steps:
-            _set_action_steps(policy, steps)
+        plan = _plan_with_action_steps(policy, steps)
         obs = dummy_batch(policy.info)
 
         parts: list[dict[str, float]] = []
 
-        def call(policy=policy, obs=obs, parts=parts):
-            policy.predict_action(obs, generator=torch.Generator().manual_seed(0))
+        def call(policy=policy, obs=obs, parts=parts, plan=plan):
+            policy.predict(obs, generator=torch.Generator().manual_seed(0), plan=plan)
             parts.append(policy.last_timings)
 
         policy.reset()
         calls.append((target, kind, policy, call, parts))
     with torch.inference_mode():
         times = time_calls([c[3] for c in calls], repeats, warmup,
-                           [getattr(c[2].coupling, "wait_idle", None) for c in calls])
+                           [c[2].coupling.wait_idle for c in calls])
     rows: list[dict[str, Any]] = []
     for (target, kind, policy, _, parts), ts in zip(calls, times):
         row = {"target": target, "source": kind, "median_ms": 1e3 * statistics.median(ts),
@@ -115,7 +119,7 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
                "threads": torch.get_num_threads()}
         timed = parts[-repeats:]
         row.update({f"{PART}{k}_ms": 1e3 * statistics.median(d.get(k, 0.0) for d in timed) for k in PARTS})
-        extra = {k: float(v) for k, v in getattr(policy.coupling, "bench_metrics", dict)().items()}
+        extra = {k: float(v) for k, v in policy.coupling.timings().items()}
         row.update(extra, extra_metrics=sorted(extra))
         rows.append(row)
     base = rows[0]["median_ms"]

@@ -1,9 +1,9 @@
 """Mixture-of-Transformers coupling: one shared masked attention over all experts' tokens.
 
 The coupling of Fast-WAM (§3.1) and AHA-WAM; X-WAM's single full-attention sequence is the
-same mechanism with one expert's blocks shared by every token kind: an action expert that declares
-``rides_backbone`` gets ``backbone=world_model.backbone(cond)`` in ``embed`` and builds its token
-sets on those blocks. The mask is declared by rules over token groups (:mod:`wamzoo.nn.masks`),
+same mechanism with one expert's blocks shared by every token kind: an action expert that requires
+``backbone`` reads the world model's blocks from ``cond.backbone`` and builds its token sets on them.
+It requires both parts to provide ``tokens``. The mask is declared by rules over token groups (:mod:`wamzoo.nn.masks`),
 so variants are configuration. Streams flagged ``readout`` (predicted, not denoised: X-WAM's depth)
 are computed when needed like denoised ones.
 
@@ -26,6 +26,7 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from wamzoo.composition import caps
 from wamzoo.interfaces import ActionExpert, Conditioning, Coupling, Stream, WorldModel
 from wamzoo.nn.attention import KVCache
 from wamzoo.nn.masks import MaskRules, TokenGroup, closed_subset
@@ -61,23 +62,18 @@ class MoTCoupling(Coupling):
         grad_checkpoint: recompute each layer in the backward pass to save memory.
     """
 
+    requires = {"world_model": caps("tokens"), "action_expert": caps("tokens")}
+
     def __init__(self, mask: dict[str, str], grad_checkpoint: bool = False):
         super().__init__()
         self.rules = MaskRules(dict(mask))
         self.grad_checkpoint = grad_checkpoint
 
     # -- building ---------------------------------------------------------------------------
-    @staticmethod
-    def _embed_actions(world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
-                       cond: Conditioning) -> list[TokenSet]:
-        if action_expert.rides_backbone:  # no transformer of its own: its tokens run through the world model's
-            return action_expert.embed(streams, cond, backbone=world_model.backbone(cond))
-        return action_expert.embed(streams, cond)
-
     def token_sets(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
                    cond: Conditioning) -> tuple[list[TokenSet], int, list[TokenGroup], Tensor, int]:
         wsets = world_model.embed(streams, cond)
-        asets = self._embed_actions(world_model, action_expert, streams, cond)
+        asets = action_expert.embed(streams, cond)
         sets = wsets + asets
         groups = assign_indices(sets)
         mask = self.rules.build(groups, device=sets[0].x.device)
@@ -112,13 +108,17 @@ class MoTCoupling(Coupling):
 
     # -- passes -----------------------------------------------------------------------------
     @staticmethod
-    def _seeds(groups: list[TokenGroup], wanted: set[str], device) -> Tensor:
+    def seed_tokens(groups: list[TokenGroup], wanted: set[str], device) -> Tensor:
+        """``[N]`` bool: the tokens of the streams ``wanted`` (where :func:`needed_tokens` starts)."""
         return torch.cat([torch.full((g.size,), g.stream in wanted, dtype=torch.bool)
                           for g in groups]).to(device)
 
-    def _run(self, world_model, action_expert, sets, n_world, mask, num_layers, run: Tensor, wanted: set[str],
-             streams, cache: KVCache | None = None) -> dict[str, Tensor]:
-        """Run the tokens where ``run`` is True (others come from ``cache`` or are not needed)."""
+    def run_tokens(self, world_model, action_expert, sets, n_world, mask, num_layers, run: Tensor,
+                   wanted: set[str], streams, cache: KVCache | None = None) -> dict[str, Tensor]:
+        """The engine: run the tokens where ``run`` is True through every layer under ``mask`` (others come
+        from ``cache`` or are not needed) and return the ``wanted`` streams' outputs from the heads of
+        their owners (``sets[:n_world]`` belong to ``world_model``, the rest to ``action_expert``;
+        either may be ``None`` when it owns no set)."""
         masks = [run[s.index] for s in sets]
         part = [s.select(m) for s, m in zip(sets, masks) if m.any()]
         outs = iter(run_layers(part, mask, num_layers, cache=cache,
@@ -140,15 +140,15 @@ class MoTCoupling(Coupling):
     def forward(self, world_model, action_expert, streams, cond):
         sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
         wanted = {k for k, s in streams.items() if (s.denoised or s.readout) and s.needed}
-        run = needed_tokens(self.dependencies(sets, mask), self._seeds(groups, wanted, mask.device))
-        return self._run(world_model, action_expert, sets, n_world, mask, num_layers, run, wanted, streams)
+        run = needed_tokens(self.dependencies(sets, mask), self.seed_tokens(groups, wanted, mask.device))
+        return self.run_tokens(world_model, action_expert, sets, n_world, mask, num_layers, run, wanted, streams)
 
     def prefill(self, world_model, action_expert, streams, cond, active):
         sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
         deps = self.dependencies(sets, mask)
         fixed = torch.cat([torch.full((g.size,), g.cond or g.stream not in active, dtype=torch.bool)
                            for g in groups]).to(mask.device)
-        needed = needed_tokens(deps, self._seeds(groups, set(active), mask.device) & ~fixed)
+        needed = needed_tokens(deps, self.seed_tokens(groups, set(active), mask.device) & ~fixed)
         keep = closed_subset(deps, fixed) & needed
         cache = KVCache()
         if not torch.is_grad_enabled():  # the context is fixed until the next prefill: reuse its keys/values
@@ -163,8 +163,7 @@ class MoTCoupling(Coupling):
         """The prefill's token sets with those of every component that has tokens to ``run`` re-embedded."""
         live = [bool(run[s.index].any()) for s in sets]
         wsets = world_model.embed(streams, cond) if any(live[:n_world]) else sets[:n_world]
-        asets = self._embed_actions(world_model, action_expert, streams, cond) if any(live[n_world:]) \
-            else sets[n_world:]
+        asets = action_expert.embed(streams, cond) if any(live[n_world:]) else sets[n_world:]
         new = list(wsets) + list(asets)
         if [g.size for g in assign_indices(new)] != [g.size for g in groups]:
             raise RuntimeError("token groups changed between prefill and step; prefill again")
@@ -183,9 +182,9 @@ class MoTCoupling(Coupling):
         needed = context.needed if context.needed is not None else torch.ones_like(context.keep)
         extra = set(active) - context.active if context.active is not None else set()
         if extra:  # streams asked for beyond the prefilled ones (e.g. a readout at the last step)
-            needed = needed | needed_tokens(self.dependencies(sets, mask), self._seeds(groups, extra, mask.device))
+            needed = needed | needed_tokens(self.dependencies(sets, mask), self.seed_tokens(groups, extra, mask.device))
         run = needed & ~context.keep
         if context.layout is not None:
             sets, n_world = self._reembed(world_model, action_expert, streams, cond, sets, n_world, groups, run)
-        return self._run(world_model, action_expert, sets, n_world, mask, num_layers, run, set(active), streams,
+        return self.run_tokens(world_model, action_expert, sets, n_world, mask, num_layers, run, set(active), streams,
                          cache=context.cache)

@@ -16,7 +16,7 @@ grid: the phase its horizon-adaptive offset training covers.
 
 Reported per task: success rate, mean steps to success, policy latency per chunk, and control
 frequency (actions per second end to end: rendering, policy and physics). A coupling that times its
-own parts (``timing_stats()``, e.g. AHA-WAM's executor per chunk and planner per refresh) has
+own parts (``timings()``, e.g. AHA-WAM's executor per chunk and planner per refresh) has
 them averaged per task and printed under the table. Episodes run in worker
 processes that each load the policy from its reference; an in-memory policy or ``workers=0``
 runs inline. ``video_dir`` gets one MP4 per episode (GIF if ffmpeg is unavailable): the camera
@@ -55,7 +55,7 @@ class EpisodeResult:
     policy_s: float             # time inside the policy
     wall_s: float               # whole episode, end to end
     video: str | None = None
-    timing: dict[str, float] | None = None  # the coupling's own timings (``timing_stats()``), if it has them
+    timing: dict[str, float] | None = None  # the coupling's own timings (``timings()``), if it has them
 
 
 # -- agents: what chooses actions --------------------------------------------------------------
@@ -123,9 +123,9 @@ class PolicyAgent:
                      extrinsics=t(now["extrinsics"]), extras=extras)
 
     def timing(self) -> dict[str, float] | None:
-        """The coupling's timings of this episode (``timing_stats()``), if it reports any."""
-        stats = getattr(self.policy.coupling, "timing_stats", None)
-        return None if stats is None else {k: float(v) for k, v in stats().items()}
+        """The coupling's timings of this episode (``Coupling.timings()``), if it reports any."""
+        stats = self.policy.coupling.timings()
+        return {k: float(v) for k, v in stats.items()} or None
 
     def act(self, decode: bool) -> tuple[np.ndarray, np.ndarray | None]:
         out = self.policy.predict(self.batch(), generator=self.generator, decode=decode)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from wamzoo.batch import Batch
+from wamzoo.composition import caps
 from wamzoo.interfaces import ActionExpert, Conditioning, Stream, WorldModel
 from wamzoo.nn.action_dit import ActionDiT
 from wamzoo.nn.masks import TokenGroup
@@ -43,6 +44,7 @@ class VideoWorldModel(WorldModel):
     """
 
     streams_produced = ("video",)
+    provides = caps("tokens", "backbone", "video")
 
     def __init__(self, latent_channels: int, dim: int = 64, ffn_dim: int | None = None, num_layers: int = 2,
                  num_heads: int = 2, head_dim: int | None = None, patch_size: tuple[int, int, int] = (1, 2, 2),
@@ -105,6 +107,7 @@ class ActionDiTExpert(ActionExpert):
     """
 
     streams_produced = ("action",)
+    provides = caps("tokens")
 
     def __init__(self, action_dim: int, horizon: int, dim: int = 32, ffn_dim: int | None = None,
                  num_layers: int = 2, num_heads: int = 2, head_dim: int | None = None,

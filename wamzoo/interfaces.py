@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from wamzoo.batch import Batch
+from wamzoo.composition import Declares, caps
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,7 +79,6 @@ class Conditioning:
     context_mask: Tensor | None = None   # [B, L] bool
     state: Tensor | None = None          # [B, S] normalised proprio
     batch: Batch | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     #: The policy's codec, for components that read pixels of generated latents (not a submodule).
     codec: Codec | None = None
     #: Weights of this training pass's losses (by name; unnamed losses weigh 1).
@@ -84,10 +86,23 @@ class Conditioning:
     #: The policy's normaliser, for components that read robot quantities beyond ``state`` and
     #: ``action`` (e.g. proprioception at future steps in ``batch.extras``; not a submodule).
     normalizer: Any = None
+    #: The world model's transformer (a :class:`wamzoo.nn.mot.Backbone`), set by the policy when the
+    #: action expert requires ``backbone`` (it has no transformer of its own).
+    backbone: Any = None
+    #: What components hand each other during one pass, keyed by type (see :meth:`put`).
+    _typed: dict[type, Any] = field(default_factory=dict, repr=False)
 
     def needs(self, loss: str) -> bool:
         """False when ``loss`` weighs 0 in this pass: a component may then skip computing it."""
         return self.loss_weights.get(loss, 1.0) != 0
+
+    def put(self, value: Any) -> None:
+        """Hand ``value`` to the other parts for this pass; they read it with ``get(type(value))``."""
+        self._typed[type(value)] = value
+
+    def get(self, kind: type[T]) -> T | None:
+        """The value of type ``kind`` a part handed over in this pass (``None`` if none)."""
+        return self._typed.get(kind)
 
 
 class Codec(nn.Module, ABC):
@@ -108,7 +123,7 @@ class Codec(nn.Module, ABC):
         return 1 + (frames - 1) // self.temporal_factor if self.temporal_factor > 1 else frames
 
 
-class _Component(nn.Module):
+class _Component(Declares, nn.Module):
     """Shared hooks of the world model and the action expert."""
 
     def extra_losses(self, batch: Batch, streams: Mapping[str, Stream], outputs: Mapping[str, Tensor],
@@ -119,9 +134,10 @@ class _Component(nn.Module):
     def reset(self) -> None:
         """Forget state kept across ``predict_action`` calls (memories, caches)."""
 
-    # Components that join a Mixture-of-Transformers coupling implement these three.
+    # Components that provide ``tokens`` (join a Mixture-of-Transformers attention) implement these two.
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[Any]:
-        """Turn the streams this component owns into ``wamzoo.nn.mot.TokenSet`` s."""
+        """Turn the streams this component owns into ``wamzoo.nn.mot.TokenSet`` s (called once per
+        pass, after :meth:`make_streams`, with every stream's current ``x`` and ``t``)."""
         raise NotImplementedError(f"{type(self).__name__} does not take part in a shared attention")
 
     def head(self, sets: list[Any], hidden: list[Tensor], streams: Mapping[str, Stream]) -> dict[str, Tensor]:
@@ -152,7 +168,8 @@ class WorldModel(_Component, ABC):
         """
 
     def backbone(self, cond: Conditioning) -> Any:
-        """The transformer (a :class:`wamzoo.nn.mot.Backbone`) lent to action experts that ride on it."""
+        """The transformer (a :class:`wamzoo.nn.mot.Backbone`) lent to action experts that ride on it
+        (those that require ``backbone``); world models that provide ``backbone`` implement it."""
         raise NotImplementedError(f"{type(self).__name__} lends no backbone to action experts")
 
 
@@ -162,10 +179,6 @@ class ActionExpert(_Component, ABC):
     streams_produced: tuple[str, ...] = ("action",)
     action_dim: int
     horizon: int
-    #: ``True`` for experts without a transformer of their own whose tokens run through the world
-    #: model's (X-WAM's state and action MLP tokens): a MoT coupling then calls
-    #: ``embed(streams, cond, backbone=world_model.backbone(cond))``.
-    rides_backbone: bool = False
 
     @abstractmethod
     def make_streams(self, batch: Batch, cond: Conditioning, train: bool) -> dict[str, Stream]:
@@ -176,8 +189,11 @@ class ActionExpert(_Component, ABC):
         return streams["action"].x
 
 
-class Coupling(nn.Module, ABC):
-    """How the world model and the action expert exchange information."""
+class Coupling(Declares, nn.Module, ABC):
+    """How the world model and the action expert exchange information.
+
+    ``requires`` states what it needs of the two (e.g. both provide ``tokens`` for a shared attention).
+    """
 
     @abstractmethod
     def forward(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],
@@ -209,6 +225,15 @@ class Coupling(nn.Module, ABC):
     def reset(self) -> None:
         """Forget state kept across calls."""
 
+    def timings(self) -> dict[str, float]:
+        """Timings this coupling keeps since the last :meth:`reset` (e.g. a background planner's), reported
+        by ``wamzoo eval`` and ``wamzoo bench latency``; default none."""
+        return {}
+
+    def wait_idle(self) -> None:
+        """Finish background work started by earlier calls (``wamzoo bench latency`` calls it between
+        timed calls); default nothing to wait for."""
+
 
 @dataclass
 class Phase:
@@ -225,7 +250,7 @@ class Phase:
         return n if self.stop is None else min(n, self.stop)
 
 
-class Scheduler(ABC):
+class Scheduler(Declares, ABC):
     """Training timestep distribution and inference plan (not an ``nn.Module``: it has no weights)."""
 
     @abstractmethod

@@ -24,8 +24,10 @@ from wamzoo.batch import Batch, BatchError
 from wamzoo.conditioning import ContextEncoder
 from wamzoo.interfaces import (ActionExpert, Codec, Conditioning, Coupling, Phase, Scheduler, Stream,
                                WorldModel)
+from wamzoo.composition import ROLES, CompositionError, check
 from wamzoo.nn.flow_matching import flow_loss, interpolate
 from wamzoo.normalize import Normalizer
+from wamzoo.sampling import noise_streams, sample
 
 
 @dataclass
@@ -83,6 +85,19 @@ class WAMPolicy(nn.Module):
         self.config = dict(config or {})
         #: Seconds the last :meth:`predict` spent in each part of the call (:class:`Laps`).
         self.last_timings: dict[str, float] = {}
+        self.check_composition()
+
+    def check_composition(self) -> None:
+        """Refuse parts whose declared capabilities do not fit (:mod:`wamzoo.composition`), and a plan
+        that denoises streams no component produces."""
+        names = {role: self.config.get("policy", {}).get(role, {}).get("name") for role in ROLES}
+        check({role: type(getattr(self, role)) for role in ROLES}, {k: v for k, v in names.items() if v})
+        produced = set(self.world_model.streams_produced) | set(self.action_expert.streams_produced)
+        planned = self.scheduler.generated()
+        if not planned <= produced:
+            raise CompositionError(f"scheduler {names['scheduler'] or type(self.scheduler).__name__!r} plans the"
+                                   f" streams {sorted(planned - produced)}, which neither the world model nor the"
+                                   f" action expert produces ({sorted(produced)}); fix scheduler.phases")
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -133,6 +148,8 @@ class WAMPolicy(nn.Module):
         cond = self.context(batch, state)
         cond.codec = self.codec
         cond.normalizer = self.normalizer
+        if "backbone" in self.action_expert.requires.get("world_model", ()):
+            cond.backbone = self.world_model.backbone(cond)
         return cond
 
     def encode(self, batch: Batch) -> dict[str, Tensor]:
@@ -203,41 +220,10 @@ class WAMPolicy(nn.Module):
         plan = list(plan) if plan is not None else self.scheduler.plan()
         generated = {n for p in plan for n in p.steps}
         reads = {n for n, s in streams.items() if s.readout} if readouts else set()
-        missing = generated - set(streams)
-        if missing:
-            raise ValueError(f"the scheduler plans streams {sorted(missing)} that no component produced"
-                             f" (have {sorted(streams)}); fix scheduler.phases")
-        clean = {}
-        for name, s in streams.items():
-            if name in generated:
-                noise = torch.randn(s.x.shape, generator=generator, device="cpu" if generator else s.x.device)
-                cmask = s.cond.reshape(*s.cond.shape, *([1] * (s.x.ndim - 2)))
-                s.x = torch.where(cmask, s.x, noise.to(s.x))
-                clean[name] = (cmask, s.x.clone())
-            s.t = torch.where(s.cond, 0.0, 1.0 if name in generated else 0.0).float()
-        for p, phase in enumerate(plan):
-            active = set(phase.steps)
-            samplers = {n: self.scheduler.sampler(n, k) for n, k in phase.steps.items()}
-            laps.lap("encode" if p == 0 else "denoise")
-            prefilled = self.coupling.prefill(self.world_model, self.action_expert, streams, cond, active)
-            laps.lap("prefill")
-            for i in range(phase.length):
-                live = {n for n in active if i < phase.steps[n]}
-                for n in active:
-                    s = streams[n]
-                    t = samplers[n].t if n in live else 0.0
-                    s.t = torch.where(s.cond, 0.0, t).float()
-                last = p == len(plan) - 1 and i == phase.length - 1
-                v = self.coupling.step(self.world_model, self.action_expert, streams, cond,
-                                       live | reads if last else live, prefilled)
-                for n in reads & set(v) if last else ():
-                    streams[n].x = v[n]
-                for n in live:
-                    cmask, x_clean = clean[n]
-                    streams[n].x = torch.where(cmask, x_clean, samplers[n].step(v[n], streams[n].x))
-            for n in active:
-                streams[n].t = torch.zeros_like(streams[n].t)
-        laps.lap("denoise")
+        noise_streams(streams, generated, generator)
+        laps.lap("encode")
+        sample(self.coupling, self.world_model, self.action_expert, streams, cond, plan, self.scheduler.sampler,
+               reads, laps.lap)
         self.coupling.finish(self.world_model, self.action_expert, streams, cond)
         action = self.normalizer.unnormalize("action", self.action_expert.actions(streams).float())
         out: dict[str, Any] = {"action": action, "streams": streams}

@@ -17,9 +17,11 @@ from __future__ import annotations
 import ast
 import difflib
 import fnmatch
+import functools
 import importlib
 import importlib.util
 import inspect
+import textwrap
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +114,60 @@ class Entry:
         return self.doc.split("\n\n")[0].replace("\n", " ")
 
     def parameters(self) -> dict[str, inspect.Parameter]:
-        """The constructor's parameters (its configuration)."""
-        sig = inspect.signature(self.obj)
-        return {k: p for k, p in sig.parameters.items() if k != "self"}
+        """The constructor's parameters (its configuration), inherited ones included.
+
+        A class whose ``__init__`` takes ``**kwargs`` and hands them to ``super().__init__(...)``
+        accepts the parent's parameters too (keyword-only, after its own), followed up the MRO,
+        less those it passes to the parent itself; ``**kwargs`` that go anywhere else accept anything.
+        """
+        return dict(constructor_parameters(self.obj))
+
+
+def constructor_parameters(obj: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """``obj``'s constructor parameters, following ``**kwargs`` forwarded to the parent (:meth:`Entry.parameters`)."""
+    if not inspect.isclass(obj):
+        return {k: p for k, p in inspect.signature(obj).parameters.items() if k != "self"}
+    return dict(_class_parameters(obj))
+
+
+@functools.lru_cache(maxsize=None)
+def _class_parameters(cls: type) -> tuple[tuple[str, inspect.Parameter], ...]:
+    params = {k: p for k, p in inspect.signature(cls).parameters.items() if k != "self"}
+    var = next((k for k, p in params.items() if p.kind is p.VAR_KEYWORD), None)
+    mro = cls.__mro__
+    owner = next((c for c in mro if "__init__" in vars(c)), object)
+    if var is None or owner is object:
+        return tuple(params.items())
+    forwarded = _forwarded_to_super(owner.__init__, var)
+    parent = next((c for c in mro[mro.index(owner) + 1:] if "__init__" in vars(c)), object)
+    if forwarded is None or parent is object:
+        return tuple(params.items())
+    positional, keywords = forwarded
+    inherited = dict(_class_parameters(parent))
+    passed = [k for k, p in inherited.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:positional]
+    del params[var]
+    for k, p in inherited.items():
+        if k in params or k in keywords or k in passed or p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            continue
+        params[k] = p if p.kind is p.VAR_KEYWORD else p.replace(kind=p.KEYWORD_ONLY)
+    return tuple(params.items())
+
+
+def _forwarded_to_super(init: Callable[..., Any], var: str) -> tuple[int, set[str]] | None:
+    """(positional count, keyword names) that ``init`` passes to ``super().__init__(..., **var)``; ``None`` if it doesn't."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+                and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id == "super"
+                and any(kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == var
+                        for kw in node.keywords)):
+            starred = [i for i, a in enumerate(node.args) if isinstance(a, ast.Starred)]
+            return (starred[0] if starred else len(node.args)), {kw.arg for kw in node.keywords if kw.arg}
+    return None
 
 
 class Registry:
@@ -235,11 +288,15 @@ def check_arguments(entry: Entry, kwargs: dict[str, Any], where: str = "") -> No
 
 
 def _hints(obj: Any) -> dict[str, Any]:
-    target = obj.__init__ if inspect.isclass(obj) else obj
-    try:
-        return typing.get_type_hints(target)
-    except Exception:  # forward references that cannot be resolved: fall back to no check
-        return {}
+    """Resolved annotations of ``obj``'s constructor; a class's include those of its parents' (inherited arguments)."""
+    targets = [c.__init__ for c in reversed(obj.__mro__) if "__init__" in vars(c)] if inspect.isclass(obj) else [obj]
+    hints: dict[str, Any] = {}
+    for target in targets:
+        try:
+            hints.update(typing.get_type_hints(target))
+        except Exception:  # forward references that cannot be resolved: fall back to no check
+            pass
+    return hints
 
 
 def _fmt(annotation: Any) -> str:

@@ -5,7 +5,7 @@ import torch
 from wamzoo.nn.mot import run_layers
 
 from wamzoo_aha_wam.coupling import joined
-from wamzoo_aha_wam.executor import OBS, OFFSET, STATE, ActionHistory
+from wamzoo_aha_wam.executor import ActionHistory, ChunkStarts
 from wamzoo_aha_wam.offsets import gather_steps, sample_offsets
 
 
@@ -25,16 +25,16 @@ def test_offset_window_slices_actions_observations_and_proprio(aha_wam):
     batch.extras["step_state"] = torch.arange(K, dtype=torch.float32)[None, :, None].expand(8, K, 4).clone()
     policy.normalizer.modes = {"state": "identity", "action": "identity"}
     streams, cond = policy.build_streams(batch, train=True)
-    o = cond.extras[OFFSET]
+    o = cond.get(ChunkStarts).offsets
     assert int(o.min()) >= 0 and int(o.max()) <= ex.max_offset and K == ex.window + ex.max_offset
     steps = o[:, None] + torch.arange(ex.window)
     for name in ("action", "action_clean", "action_prior"):
         assert torch.equal(streams[name].x[..., 0], steps.float())
     starts = o[:, None] + ex.chunk_size * torch.arange(ex.num_chunks)
-    assert torch.equal(cond.extras[STATE][..., 0], starts.float())  # chunk-start proprio
+    assert torch.equal(cond.get(ChunkStarts).state[..., 0], starts.float())  # chunk-start proprio
     rgb = gather_steps(batch.extras["step_rgb"], starts).float() / 255
-    want = policy.codec.encode(rgb.reshape(-1, 1, *rgb.shape[2:])).reshape(cond.extras[OBS].shape)
-    assert torch.equal(cond.extras[OBS], want)  # chunk-start frames
+    want = policy.codec.encode(rgb.reshape(-1, 1, *rgb.shape[2:])).reshape(cond.get(ChunkStarts).obs.shape)
+    assert torch.equal(cond.get(ChunkStarts).obs, want)  # chunk-start frames
 
 
 def test_flow_times_are_drawn_per_chunk_and_shared_by_both_branches(aha_wam, training_streams):
@@ -62,8 +62,8 @@ def test_incremental_executor_equals_full_recomputation(aha_wam, training_stream
         _, mask = ex.layout.mask(coupling.rules, keys[0].shape[1])
         for c in range(ex.num_chunks):
             part = slice(c * ex.chunk_size, (c + 1) * ex.chunk_size)
-            ctx, text = ex.chunk_inputs(cond, keys, values, c, cond.extras[OBS][:, c: c + 1],
-                                        cond.extras[STATE][:, c: c + 1])
+            ctx, text = ex.chunk_inputs(cond, keys, values, c, cond.get(ChunkStarts).obs[:, c: c + 1],
+                                        cond.get(ChunkStarts).state[:, c: c + 1])
             ts = ex.chunk_set([c], {"noisy": (streams["action"].x[:, part], streams["action"].t[:, part])}, text)
             h = run_layers([ts], mask, len(keys), cache=joined(ctx, history.cache))[0]  # only this chunk's tokens
             torch.testing.assert_close(ex.dit.head(h), full[:, part], atol=1e-5, rtol=1e-5)
@@ -72,9 +72,9 @@ def test_incremental_executor_equals_full_recomputation(aha_wam, training_stream
             assert history.chunks == c + 1 and history.cache.num_tokens == (c + 1) * ex.chunk_size
         # the runtime rebuilds a window's history in one pass over its chunks: the same keys/values
         one_pass, chunks = ActionHistory(), list(range(ex.num_chunks))
-        text = ex.context_for(cond, ex.proprio_tokens(cond.extras[STATE]), ex.chunk_size)
+        text = ex.context_for(cond, ex.proprio_tokens(cond.get(ChunkStarts).state), ex.chunk_size)
         clean = ex.clean_set(chunks, streams["action_clean"].x, text)
-        coupling._append(ex, one_pass, ex.read_context(keys, values, chunks, cond.extras[OBS], cond.extras[STATE]),
+        coupling._append(ex, one_pass, ex.read_context(keys, values, chunks, cond.get(ChunkStarts).obs, cond.get(ChunkStarts).state),
                          clean, keys[0].shape[1])
     assert one_pass.chunks == history.chunks
     for layer in range(len(keys)):

@@ -2,7 +2,7 @@
 
 import torch
 
-from wamzoo_aha_wam.executor import OBS, STATE
+from wamzoo_aha_wam.executor import ChunkStarts
 
 
 def test_ovcr_is_an_exact_no_op_at_initialisation(aha_wam, training_streams):
@@ -11,7 +11,7 @@ def test_ovcr_is_an_exact_no_op_at_initialisation(aha_wam, training_streams):
     streams, cond = training_streams(policy, batch)
     _, keys, values = coupling.planner_pass(policy.world_model, streams, cond)
     chunks = list(range(ex.num_chunks))
-    edited = ex.read_context(keys, values, chunks, cond.extras[OBS], cond.extras[STATE])
+    edited = ex.read_context(keys, values, chunks, cond.get(ChunkStarts).obs, cond.get(ChunkStarts).state)
     for layer, k0 in enumerate(keys):
         n = len(chunks)
         assert torch.equal(edited.keys[layer], k0.repeat(1, n, 1, 1))

@@ -46,7 +46,7 @@ def test_chunks_are_produced_while_the_planner_refreshes(aha_wam):
     chunks_meanwhile = [e[1] for e in events if e[0] == "chunk" and started < e[2] < ended]
     assert chunks_meanwhile == list(range(k, 2 * k)), events  # chunks kept coming while the planner ran
     assert rt.window_start == k and rt.history.chunks == k + 1  # rebuilt from the k chunks since its frame
-    stats = policy.coupling.timing_stats()
+    stats = policy.coupling.timings()
     assert stats["chunks"] == 2 * k + 1 and stats["refreshes"] == 2 and stats["executor_ms"] > 0
 
 

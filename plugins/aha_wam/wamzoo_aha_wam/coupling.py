@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from wamzoo.composition import caps
 from wamzoo.couplings import MoTCoupling, needed_tokens
 from wamzoo.nn.attention import KVCache
 from wamzoo.nn.mot import assign_indices, run_layers
 
-from wamzoo_aha_wam.executor import CHUNK, CHUNK_CAUSAL, OBS, STATE, TEXT, ActionHistory, Executor
+from wamzoo_aha_wam.executor import CHUNK_CAUSAL, ActionHistory, ChunkStarts, CurrentChunk, Executor
 from wamzoo_aha_wam.planner import PER_FRAME_CAUSAL, Planner, PlannerContext
 from wamzoo_aha_wam.runtime import Executed, Runtime
 
@@ -69,6 +70,8 @@ class AHAWAMCoupling(MoTCoupling):
         background: compute pipelined refreshes in a background thread.
         grad_checkpoint: recompute each layer in the backward pass.
     """
+
+    requires = {"world_model": caps("rolling-memory"), "action_expert": caps("chunk-executor")}
 
     def __init__(self, refresh_every: int = 2, pipelined: bool = True, background: bool = True,
                  grad_checkpoint: bool = False):
@@ -120,12 +123,12 @@ class AHAWAMCoupling(MoTCoupling):
         wanted = {k for k in ("action", "action_prior") if k in streams and streams[k].needed}
         if not wanted:
             return {}
-        context = executor.read_context(keys, values, list(range(executor.num_chunks)), cond.extras.get(OBS),
-                                        cond.extras.get(STATE))
+        starts = cond.get(ChunkStarts)
+        context = executor.read_context(keys, values, list(range(executor.num_chunks)), starts.obs, starts.state)
         sets = executor.embed(streams, cond)
         groups, mask = executor.layout.mask(self.rules, keys[0].shape[1], keys[0].device)
-        run = needed_tokens(mask, self._seeds(groups, wanted, mask.device))
-        return self._run(None, executor, sets, 0, mask, len(keys), run, wanted, streams, cache=context)
+        run = needed_tokens(mask, self.seed_tokens(groups, wanted, mask.device))
+        return self.run_tokens(None, executor, sets, 0, mask, len(keys), run, wanted, streams, cache=context)
 
     def forward(self, world_model, action_expert, streams, cond):
         self._check(world_model, action_expert)
@@ -176,8 +179,9 @@ class AHAWAMCoupling(MoTCoupling):
         context, c = rt.begin(refresh, rebuild)
         if c >= ex.num_chunks:
             raise ValueError(f"chunk {c} of a planner window of {ex.num_chunks} chunks; refresh the planner more often")
-        inputs = ex.chunk_inputs(cond, context.keys, context.values, c, cond.extras.get(OBS), cond.extras.get(STATE))
-        cond.extras[CHUNK], cond.extras[TEXT] = c, inputs[1]
+        starts = cond.get(ChunkStarts)
+        inputs = ex.chunk_inputs(cond, context.keys, context.values, c, starts.obs, starts.state)
+        cond.put(CurrentChunk(c, inputs[1]))
         self._call = ChunkContext(joined(inputs[0], rt.history.cache) if ex.reads_history else inputs[0], c, inputs)
         return self._call
 
@@ -188,12 +192,13 @@ class AHAWAMCoupling(MoTCoupling):
         sets[0].context_kv = context.context_kv
         _, mask = action_expert.layout.mask(self.rules, context.inputs[0].keys[0].shape[1], sets[0].x.device)
         run = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
-        return self._run(world_model, action_expert, sets, 0, mask, len(sets[0].blocks), run, set(active), streams,
+        return self.run_tokens(world_model, action_expert, sets, 0, mask, len(sets[0].blocks), run, set(active), streams,
                          cache=context.cache)
 
     def finish(self, world_model, action_expert, streams, cond):
         rt, ex = self.runtime, action_expert
-        done = Executed(ex.actions(streams), cond.extras.get(OBS), cond.extras.get(STATE))
+        starts = cond.get(ChunkStarts)
+        done = Executed(ex.actions(streams), starts.obs, starts.state)
         if ex.reads_history:
             ctx, text = self._call.inputs
             clean = ex.clean_set([self._call.chunk], done.actions, text)
@@ -205,19 +210,14 @@ class AHAWAMCoupling(MoTCoupling):
         self.runtime.reset()
 
     # -- timing -----------------------------------------------------------------------------------
-    def timing_stats(self) -> dict[str, float]:
-        """Executor time per chunk and planner time per refresh since the last reset (for the evaluator)."""
+    def timings(self) -> dict[str, float]:
+        """The executor per chunk with the planner context cached, the planner per refresh, and the
+        amortised time per chunk with the refresh counted, since the last reset (:meth:`Runtime.stats`)."""
         return self.runtime.stats()
 
     def wait_idle(self) -> None:
-        """``wamzoo bench latency``: finish background planner work between timed calls."""
+        """Finish background planner work (``wamzoo bench latency`` calls it between timed calls)."""
         self.runtime.wait_idle()
-
-    def bench_metrics(self) -> dict[str, float]:
-        """Extra fields of ``wamzoo bench latency``: the executor per chunk with the planner context
-        cached, the planner per refresh, and the amortised time per chunk with the refresh counted."""
-        s = self.runtime.stats()
-        return {k: s[k] for k in ("executor_ms", "planner_ms", "amortised_ms", "planner_wait_ms", "refresh_every")}
 
     def extra_repr(self) -> str:
         rt = self.runtime

@@ -35,12 +35,14 @@ of the clean chunks already generated in the window (one clean pass per chunk ap
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from wamzoo.batch import BatchError
+from wamzoo.composition import caps
 from wamzoo.interfaces import Conditioning, Stream
 from wamzoo.nn.attention import KVCache
 from wamzoo.nn.masks import MaskRules, TokenGroup
@@ -61,8 +63,25 @@ CHUNK_CAUSAL = {
 GROUPS = {"clean": "action.clean", "noisy": "action", "prior": "action_prior"}
 STREAMS = {"clean": "action_clean", "noisy": "action", "prior": "action_prior"}
 KINDS = tuple(GROUPS)
-OBS, STATE, CHUNK, OFFSET = "aha-wam.observation", "aha-wam.state", "aha-wam.chunk", "aha-wam.offset"
-TEXT = "aha-wam.text"  # the current chunk's cross-attention context, computed once per call
+
+
+@dataclass
+class ChunkStarts:
+    """What the executor observed at each chunk's start in this pass (``Conditioning.get(ChunkStarts)``):
+    the frames' latents ``obs`` ``[B, N, V, C, h, w]`` (``None`` without OVCR), the normalised proprio
+    ``state`` ``[B, N, S]`` and, in training, the sampled phase ``offsets`` ``[B]``."""
+
+    obs: Tensor | None
+    state: Tensor | None
+    offsets: Tensor | None = None
+
+
+@dataclass
+class CurrentChunk:
+    """Inference: the chunk this call produces and its cross-attention context (computed once per call)."""
+
+    index: int
+    text: tuple
 
 
 class ChunkLayout:
@@ -120,9 +139,6 @@ class Executor(FastWAMAction):
     """AHA-WAM's action executor (see module doc).
 
     Args:
-        action_dim, horizon, dim, ffn_dim, num_layers, num_heads, head_dim, context_dim, backbone: as
-            :class:`~wamzoo_fast_wam.action.FastWAMAction` (paper: ActionDiT 1024 x 30, 24 x 128 heads);
-            ``horizon`` is the data window, at least ``num_chunks * chunk_size + max_offset``.
         chunk_size: actions per chunk (paper: 16); one chunk is produced per call at inference.
         num_chunks: chunks per planner window (paper: 4, or 5 with offsets).
         max_offset: training offsets are drawn from ``0..max_offset`` (paper: 15; 0 disables them).
@@ -135,16 +151,19 @@ class Executor(FastWAMAction):
         prior_branch: also train the prior branch (loss ``loss_weights.action_prior``).
         infer_branch: ``"prior"`` samples with the prior branch (the released model's sampler);
             ``"history"`` with the teacher-forced branch and the action history (the paper's).
+        **kwargs: :class:`~wamzoo_fast_wam.action.FastWAMAction`'s arguments (paper: ActionDiT 1024 x 30,
+            24 x 128 heads); its ``horizon`` is the data window, at least ``num_chunks * chunk_size + max_offset``.
     """
 
-    def __init__(self, action_dim: int, horizon: int, dim: int = 32, ffn_dim: int | None = None,
-                 num_layers: int = 2, num_heads: int = 2, head_dim: int | None = None,
-                 context_dim: int | None = None, backbone: str | None = None, chunk_size: int = 16,
-                 num_chunks: int = 4, max_offset: int = 0, state_dim: int = 0, latent_channels: int = 48,
-                 ovcr: bool = True, num_queries: int = 32, gate_init: float = -4.0, obs_pool: int = 1,
-                 query_proprio: bool = False, teacher_forcing: bool = True, prior_branch: bool = True,
-                 infer_branch: str = "prior"):
-        super().__init__(action_dim, horizon, dim, ffn_dim, num_layers, num_heads, head_dim, context_dim, backbone)
+    #: Its tokens are laid out per chunk against a planner context, not for a plain shared attention.
+    provides = caps("chunk-executor")
+
+    def __init__(self, *, chunk_size: int = 16, num_chunks: int = 4, max_offset: int = 0, state_dim: int = 0,
+                 latent_channels: int = 48, ovcr: bool = True, num_queries: int = 32, gate_init: float = -4.0,
+                 obs_pool: int = 1, query_proprio: bool = False, teacher_forcing: bool = True,
+                 prior_branch: bool = True, infer_branch: str = "prior", **kwargs):
+        super().__init__(**kwargs)
+        context_dim = kwargs.get("context_dim")  # FastWAMAction's, None by default
         if chunk_size < 1 or num_chunks < 1 or max_offset < 0:
             raise ValueError(f"need chunk_size >= 1, num_chunks >= 1, max_offset >= 0; got {chunk_size},"
                              f" {num_chunks}, {max_offset}")
@@ -156,14 +175,14 @@ class Executor(FastWAMAction):
             raise ValueError(f"infer_branch={infer_branch!r} samples with a branch that is not trained")
         if context_dim is None and state_dim:
             raise ValueError("the chunk-start proprio token joins the cross-attention context: set context_dim")
-        check_window(horizon, num_chunks * chunk_size, max_offset)
+        check_window(self.horizon, num_chunks * chunk_size, max_offset)
         self.chunk_size, self.num_chunks, self.max_offset = chunk_size, num_chunks, max_offset
         self.teacher_forcing, self.prior_branch, self.infer_branch = teacher_forcing, prior_branch, infer_branch
         self.layout = ChunkLayout(num_chunks, chunk_size)
         self.proprio = nn.Linear(state_dim, context_dim) if state_dim else None
         inner = self.dit.num_heads * self.dit.head_dim
-        self.ovcr = (OVCR(latent_channels, context_dim or inner, num_layers, self.dit.num_heads, self.dit.head_dim,
-                          num_queries, gate_init, obs_pool, query_proprio) if ovcr else None)
+        self.ovcr = (OVCR(latent_channels, context_dim or inner, len(self.dit.blocks), self.dit.num_heads,
+                          self.dit.head_dim, num_queries, gate_init, obs_pool, query_proprio) if ovcr else None)
 
     @property
     def window(self) -> int:
@@ -185,7 +204,6 @@ class Executor(FastWAMAction):
             rgb, state = self._step_observations(batch, chunk_start_steps(offsets, self.num_chunks, self.chunk_size))
             if state is not None and cond.normalizer is not None:
                 state = cond.normalizer.normalize("state", state)
-            cond.extras[OFFSET] = offsets
             noisy = torch.zeros(B, self.window, dtype=torch.bool, device=x.device)
             streams = {}
             if self.teacher_forcing:
@@ -202,8 +220,7 @@ class Executor(FastWAMAction):
             x = torch.zeros(B, self.chunk_size, self.action_dim, device=batch.rgb.device)
             streams = {"action": Stream(x=x, cond=torch.zeros(B, self.chunk_size, dtype=torch.bool, device=x.device),
                                         group="action", chunk=self.chunk_size)}
-        cond.extras[OBS] = self.encode_observation(cond, rgb)
-        cond.extras[STATE] = state
+        cond.put(ChunkStarts(self.encode_observation(cond, rgb), state, offsets if train else None))
         return streams
 
     def _step_observations(self, batch, steps: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -302,12 +319,13 @@ class Executor(FastWAMAction):
         return self.chunk_set(chunks, {"clean": (actions, actions.new_zeros(actions.shape[:2]))}, context)
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
-        if CHUNK in cond.extras:  # inference: the current chunk only
+        current = cond.get(CurrentChunk)
+        if current is not None:  # inference: the current chunk only
             s = streams["action"]
             kind = "noisy" if self.reads_history else "prior"
-            return [self.chunk_set([int(cond.extras[CHUNK])], {kind: (s.x, s.t)}, cond.extras[TEXT], stream="action")]
+            return [self.chunk_set([current.index], {kind: (s.x, s.t)}, current.text, stream="action")]
         parts = {k: (streams[STREAMS[k]].x, streams[STREAMS[k]].t) for k in KINDS if STREAMS[k] in streams}
-        context = self.context_for(cond, self.proprio_tokens(cond.extras.get(STATE)), len(parts) * self.chunk_size)
+        context = self.context_for(cond, self.proprio_tokens(cond.get(ChunkStarts).state), len(parts) * self.chunk_size)
         return [self.chunk_set(range(self.num_chunks), parts, context)]
 
     def head(self, sets, hidden, streams):

@@ -37,6 +37,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from wamzoo.composition import caps
 from wamzoo.interfaces import Conditioning, Stream
 from wamzoo.nn.attention import KVCache
 from wamzoo.nn.masks import TokenGroup
@@ -103,24 +104,23 @@ class Planner(FastWAMVideo):
     """AHA-WAM's world planner: Fast-WAM's video DiT with a per-frame causal mask and a rolling memory.
 
     Args:
-        latent_channels, dim, ffn_dim, num_layers, num_heads, head_dim, patch_size, context_dim,
-        n_future, num_views: as :class:`~wamzoo_fast_wam.video.FastWAMVideo` (paper: Wan2.2-TI2V-5B).
         history: history frames kept in the rolling memory (paper: 6); the data window observes
             ``history + 1`` frames (``data.n_obs``).
         frame_stride: environment steps between frames (filled from the data); at inference the
             planner is refreshed every ``frame_stride`` steps.
         video_rope_frame_stride: environment steps per RoPE time unit (the code: 8).
+        **kwargs: :class:`~wamzoo_fast_wam.video.FastWAMVideo`'s arguments (paper: Wan2.2-TI2V-5B), but
+            ``rope_frame_stride``, which is ``frame_stride / video_rope_frame_stride``.
     """
 
-    def __init__(self, latent_channels: int, dim: int = 64, ffn_dim: int | None = None, num_layers: int = 2,
-                 num_heads: int = 2, head_dim: int | None = None, patch_size: tuple[int, int, int] = (1, 2, 2),
-                 context_dim: int | None = None, n_future: int = 1, num_views: int = 1, history: int = 6,
-                 frame_stride: int = 1, video_rope_frame_stride: float = 8.0):
+    #: Its windows hold history frames under a per-frame causal mask, served from the rolling memory.
+    provides = caps("video", "rolling-memory")
+
+    def __init__(self, *, history: int = 6, frame_stride: int = 1, video_rope_frame_stride: float = 8.0, **kwargs):
         if history < 0 or frame_stride < 1 or video_rope_frame_stride <= 0:
             raise ValueError(f"need history >= 0, frame_stride >= 1, video_rope_frame_stride > 0; got {history},"
                              f" {frame_stride}, {video_rope_frame_stride}")
-        super().__init__(latent_channels, dim, ffn_dim, num_layers, num_heads, head_dim, patch_size, context_dim,
-                         n_future, frame_stride / video_rope_frame_stride, num_views)
+        super().__init__(rope_frame_stride=frame_stride / video_rope_frame_stride, **kwargs)
         self.history, self.frame_stride, self.video_rope_frame_stride = history, frame_stride, video_rope_frame_stride
         self.memory: RollingMemory | None = None
 

@@ -13,7 +13,7 @@ from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose
 from wamzoo.training import freeze, load_checkpoint, make_datamodule, train
 
-from wamzoo_harmo_wam.coupling import IMAGINATION
+from wamzoo_harmo_wam.coupling import Imagination
 from wamzoo_harmo_wam.gate import contact_labels, episode_contact, mix
 from wamzoo_harmo_wam.reactive import ReactiveExpert
 from wamzoo_harmo_wam.synthetic import GraspDataModule, episode
@@ -163,7 +163,7 @@ def test_training_reads_predicted_or_ground_truth_frames(setup, monkeypatch):
         real = policy.action_expert.extra_losses
 
         def spy(b, streams, outputs, cond):
-            captured["im"], captured["video"] = cond.extras[IMAGINATION], streams["video"]
+            captured["im"], captured["video"] = cond.get(Imagination), streams["video"]
             return real(b, streams, outputs, cond)
 
         monkeypatch.setattr(policy.action_expert, "extra_losses", spy)

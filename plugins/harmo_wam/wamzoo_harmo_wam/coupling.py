@@ -25,19 +25,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from wamzoo.composition import caps
 from wamzoo.couplings import MoTCoupling
 from wamzoo.interfaces import Codec
 
 from wamzoo_harmo_wam.world_model import Latent, clean, imagine, world_latent
 
-IMAGINATION = "harmo-wam.imagination"
 VIDEO_MASK = {"video.cond -> video.cond": "all", "video.future -> video.*": "all"}
 TRAIN_FRAMES = ("predicted", "ground_truth")
 
 
 @dataclass
 class Imagination:
-    """What the experts read: the world model's latent and the frames around it."""
+    """What the experts read: the world model's latent and the frames around it (handed to the action
+    expert in training through ``cond.put``; ``cond.get(Imagination)``)."""
 
     latent: Latent
     video: Tensor    # [B, F, V, C, h, w] clean video latents (observed + predicted)
@@ -82,6 +83,8 @@ class HarmoCoupling(MoTCoupling):
         grad_checkpoint: recompute each world-model layer in the backward pass (stage 1).
     """
 
+    requires = {"world_model": caps("tokens"), "action_expert": caps("latent-reader")}
+
     def __init__(self, mask: dict[str, str] | None = None, train_frames: str = "predicted",
                  train_video_steps: int = 5, train_shift: float = 5.0, grad_checkpoint: bool = False):
         if train_frames not in TRAIN_FRAMES:
@@ -106,7 +109,7 @@ class HarmoCoupling(MoTCoupling):
                 x = imagine(self, world_model, action_expert, clean(video, x), cond, self.train_video_steps,
                             self.train_shift)
             imagination = self.imagination(world_model, video, x, cond)
-            cond.extras[IMAGINATION] = imagination
+            cond.put(imagination)
             if action_expert.uses("predictive") and streams["action"].needed:
                 out["action"] = action_expert.predictive_velocity(streams["action"], imagination, cond)
         return out

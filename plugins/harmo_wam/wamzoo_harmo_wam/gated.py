@@ -26,9 +26,10 @@ import torch
 from torch import Tensor
 
 from wamzoo.batch import Batch, BatchError
+from wamzoo.composition import caps
 from wamzoo.interfaces import ActionExpert, Conditioning, Stream
 
-from wamzoo_harmo_wam.coupling import IMAGINATION
+from wamzoo_harmo_wam.coupling import Imagination
 from wamzoo_harmo_wam.gate import ProcessGate, mix
 from wamzoo_harmo_wam.predictive import PredictiveExpert
 from wamzoo_harmo_wam.reactive import ReactiveExpert
@@ -55,6 +56,7 @@ class HarmoActionExpert(ActionExpert):
     """
 
     streams_produced = ("action",)
+    provides = caps("latent-reader")
 
     def __init__(self, action_dim: int, horizon: int, latent_dim: int, context_dim: int, state_dim: int = 0,
                  num_views: int = 1, combine: str = "gate", contact_expert: str = "reactive", threshold: float = 0.5,
@@ -162,7 +164,7 @@ class HarmoActionExpert(ActionExpert):
 
     # -- training ---------------------------------------------------------------------------
     def extra_losses(self, batch, streams, outputs, cond):
-        imagination = cond.extras.get(IMAGINATION)
+        imagination = cond.get(Imagination)
         if imagination is None:  # the coupling ran no action side (stage 1)
             return {}
         action = streams["action"]

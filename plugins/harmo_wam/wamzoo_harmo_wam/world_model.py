@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from wamzoo.interfaces import Conditioning, Stream, WorldModel
+from wamzoo.interfaces import Conditioning, Phase, Stream, WorldModel
 from wamzoo.nn.masks import MaskRules
 from wamzoo.nn.mot import assign_indices, run_layers
 from wamzoo.samplers import FlowSampler
+from wamzoo.sampling import noise_streams, sample
 
 
 @dataclass
@@ -74,17 +75,10 @@ def world_latent(world_model: WorldModel, rules: MaskRules, video: Stream, cond:
 @torch.no_grad()
 def imagine(coupling, world_model: WorldModel, action_expert, video: Stream, cond: Conditioning, steps: int,
             shift: float, generator: torch.Generator | None = None) -> Tensor:
-    """Future latent frames sampled in ``steps`` Euler steps (observed frames of ``video.x`` kept)."""
-    x0 = video.x
-    cmask = video.cond.reshape(*video.cond.shape, *([1] * (x0.ndim - 2)))
-    noise = torch.randn(x0.shape, generator=generator, device="cpu" if generator else x0.device).to(x0)
-    s = Stream(x=torch.where(cmask, x0, noise), cond=video.cond, group=video.group, pad=video.pad)
-    streams = {"video": s}
-    sampler = FlowSampler("euler", steps, shift)
-    s.t = torch.where(video.cond, 0.0, 1.0).float()
-    context = coupling.prefill(world_model, action_expert, streams, cond, {"video"})
-    for _ in range(steps):
-        s.t = torch.where(video.cond, 0.0, sampler.t).float()
-        v = coupling.step(world_model, action_expert, streams, cond, {"video"}, context)["video"]
-        s.x = torch.where(cmask, x0, sampler.step(v, s.x))
-    return s.x
+    """Future latent frames sampled in ``steps`` Euler steps (observed frames of ``video.x`` kept), by the
+    policy's own sampling loop (:func:`wamzoo.sampling.sample`) over the video alone."""
+    streams = {"video": Stream(x=video.x, cond=video.cond, group=video.group, pad=video.pad)}
+    noise_streams(streams, {"video"}, generator)
+    sample(coupling, world_model, action_expert, streams, cond, [Phase({"video": steps})],
+           lambda name, k: FlowSampler("euler", k, shift))
+    return streams["video"].x

@@ -4,8 +4,8 @@ X-WAM §3.1-3.2 and ``XWAMModel.action_encoder/decoder``, ``proprio_encoder/deco
 proprioceptive states enter the *same* sequence as the video latents through learnable MLPs
 (``Linear -> GELU(tanh) -> Linear``), are processed by the video DiT's blocks with their own
 per-token timesteps, and leave through MLPs applied to the final hidden states (no output norm,
-as in the code). This expert has no transformer of its own (``rides_backbone``): the coupling
-hands it the world model's :class:`~wamzoo.nn.mot.Backbone`.
+as in the code). This expert has no transformer of its own: it requires a world model that provides
+``backbone`` and reads that :class:`~wamzoo.nn.mot.Backbone` from ``cond.backbone``.
 
 RoPE: actions run ``frame_stride`` times faster than frames and a latent frame spans
 ``future_frames / n_future`` frames, so action ``k`` sits at the fractional latent-frame
@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from wamzoo.batch import Batch, BatchError
+from wamzoo.composition import caps
 from wamzoo.interfaces import ActionExpert, Conditioning, Stream
 from wamzoo.nn.masks import TokenGroup
 from wamzoo.nn.mot import Backbone, TokenSet
@@ -65,7 +66,8 @@ class XWAMActionExpert(ActionExpert):
     """
 
     streams_produced = ("action", "state")
-    rides_backbone = True
+    provides = caps("tokens")
+    requires = {"world_model": caps("backbone")}
 
     def __init__(self, action_dim: int, state_dim: int, horizon: int, dim: int = 64, n_obs: int = 1,
                  n_future: int = 1, future_frames: int = 1, frame_stride: int = 1, state_tokens: str = "frames"):
@@ -144,10 +146,11 @@ class XWAMActionExpert(ActionExpert):
         return rope_angles_3d(torch.stack([positions, zeros, zeros], -1), backbone.head_dim,
                               backbone.rope_theta).to(device)
 
-    def embed(self, streams: Mapping[str, Stream], cond: Conditioning, backbone: Backbone | None = None
-              ) -> list[TokenSet]:
+    def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
+        backbone = cond.backbone
         if backbone is None:
-            raise ValueError("XWAMActionExpert rides on the world model's DiT; use a MoT coupling")
+            raise ValueError("XWAMActionExpert rides on the world model's DiT (cond.backbone); compose it with a"
+                             " world model that provides 'backbone'")
         if backbone.dim != self.dim:
             raise ValueError(f"action_expert.dim={self.dim} must equal the world model's width {backbone.dim}")
         a, s = streams["action"], streams["state"]

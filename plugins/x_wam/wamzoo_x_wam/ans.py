@@ -30,6 +30,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from wamzoo.composition import caps
 from wamzoo.interfaces import Phase
 from wamzoo.nn.flow_matching import shift_time
 from wamzoo.schedulers import FlowMatchingScheduler
@@ -70,6 +71,9 @@ class XWAMScheduler(FlowMatchingScheduler):
         obs_group, action_group: timestep groups of the observation and action streams.
         video_streams, action_streams: stream names in the inference phase.
     """
+
+    #: ANS couples the video's noise level with the actions': it needs a world model that denoises video.
+    requires = {"world_model": caps("video")}
 
     def __init__(self, schedule: str = "ans", p_clean: float = 0.5, beta: Sequence[float] = (1.5, 1.0),
                  shift: float = 5.0, video_steps: int = 50, action_steps: int = 10, early_stop: bool = True,

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from wamzoo.batch import Batch
+from wamzoo.composition import caps
 from wamzoo.interfaces import Conditioning, Stream, WorldModel
 from wamzoo.nn.masks import TokenGroup
 from wamzoo.nn.mot import Backbone, TokenSet
@@ -45,6 +46,7 @@ class XWAMWorldModel(WorldModel):
     """
 
     streams_produced = ("video", "depth")
+    provides = caps("tokens", "backbone", "video", "depth")
 
     def __init__(self, latent_channels: int, dim: int = 64, ffn_dim: int | None = None, num_layers: int = 3,
                  num_heads: int = 2, head_dim: int | None = None, patch_size: tuple[int, int, int] = (1, 2, 2),
