@@ -38,6 +38,8 @@ def _plugins():
 # -- list / info -----------------------------------------------------------------------------
 def cmd_list(args) -> int:
     pattern = args.pattern or "*"
+    if args.compatible:
+        return _list_compatible(args.compatible)
     if args.recipes:
         from wamzoo.recipes import list_recipes, recipe_index
 
@@ -69,6 +71,29 @@ def cmd_list(args) -> int:
     console.print(table)
     if not entries:
         console.print("[yellow]nothing matched[/]; try `wamzoo list '*'`")
+    return 0
+
+
+def _list_compatible(name: str) -> int:
+    """The components of the other roles that compose with ``name`` (declared capabilities)."""
+    from wamzoo.composition import ROLES, compatible
+    from wamzoo.registry import unknown
+
+    reg = _plugins().registry
+    own = [e for e in reg.entries(name) if e.name == name and e.kind in ROLES]
+    if not own:
+        raise unknown("component", name, [e.name for e in reg.entries() if e.kind in ROLES])
+    entry = own[0]
+    fits = compatible(entry.kind, entry.obj, {r: [(e.name, e.obj) for e in reg.entries(kind=r)] for r in ROLES})
+    if not sys.stdout.isatty():  # plain: one `role<TAB>name` line each, for pipes and scripts
+        print("\n".join(f"{role}\t{n}" for role, names in fits.items() for n in names))
+        return 0
+    table = Table(title=f"what composes with {entry.kind} {name!r}")
+    table.add_column("role")
+    table.add_column("components", style="bold cyan")
+    for role, names in fits.items():
+        table.add_row(role, ", ".join(names) or "[yellow]none[/]")
+    console.print(table)
     return 0
 
 
@@ -215,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", choices=None)
     s.add_argument("--recipes", action="store_true")
     s.add_argument("--pretrained", action="store_true")
+    s.add_argument("--compatible", metavar="NAME", help="what combines with the component NAME")
     s.set_defaults(fn=cmd_list)
 
     s = sub.add_parser("info", help="describe a component, recipe or pretrained policy")

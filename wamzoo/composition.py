@@ -29,7 +29,7 @@ capability         the component implements
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import ClassVar, Iterable, Mapping
 
 from wamzoo.errors import WamzooError
 
@@ -80,8 +80,8 @@ def problems(parts: Mapping[str, type], names: Mapping[str, str] | None = None) 
             have = frozenset(getattr(parts[other], "provides", ()))
             missing = sorted(set(needed) - have)
             if missing:
-                found.append(f"{label(role)} needs a {other} that {_describe(missing)}, but {label(other)}"
-                             f" provides {', '.join(sorted(have)) or 'nothing'}")
+                found.append(f"{label(role)} needs {_article(other)} {other.replace('_', ' ')} that provides"
+                             f" {_describe(missing)}, but {label(other)} provides {', '.join(sorted(have)) or 'nothing'}")
     return found
 
 
@@ -104,10 +104,9 @@ def compatible(role: str, cls: type, candidates: Mapping[str, Iterable[tuple[str
     return out
 
 
+def _article(role: str) -> str:
+    return "an" if role[0] in "aeiou" else "a"
+
+
 def _describe(missing: list[str]) -> str:
     return " and ".join(f"{m!r} ({CAPABILITIES[m]})" if m in CAPABILITIES else repr(m) for m in missing)
-
-
-def parts_of(policy: Any) -> dict[str, type]:
-    """The classes of a built policy's four parts."""
-    return {role: type(getattr(policy, role)) for role in ROLES}

@@ -11,15 +11,27 @@ dot-lists (``trainer.max_steps=100``)::
       ...
     trainer: {max_steps: 3000}
 
-The sections ``trainer`` and ``eval`` follow typed dataclass schemas; ``policy.<part>`` and
-``data`` arguments are checked against the named component's constructor. Every error names the
-file and the key.
+Layers merge key by key: a default, then the next default, then the file, then the overrides;
+a later layer's value wins and mappings merge recursively (lists are replaced whole).
+
+Replacing a component. When a later layer names another component in a named section
+(``policy.<part>.name`` or ``data.name``), the arguments the earlier layers gave that section stay
+if the new component's constructor accepts them (its parameters, inherited ones included: see
+:meth:`wamzoo.registry.Entry.parameters`) and are dropped if not; each drop is reported in
+:attr:`Recipe.notes` (``wamzoo recipe show`` prints them). So a plugin recipe can compose a shared
+size and swap in its own component: ``{name: fast-wam.video}`` over ``{name: dit.video, dim: 128}``
+keeps ``dim``. Arguments the replacing layer gives itself are never dropped: an unknown one is an
+error. Valid keys: ``policy.<part>`` and ``data`` take ``name`` and the named component's
+constructor arguments; ``policy`` also takes ``context``, ``normalize`` and ``loss_weights``;
+``trainer`` and ``eval`` take the fields of :class:`TrainerSpec` and :class:`EvalSpec`. Every error
+names the file and the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -28,6 +40,8 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from wamzoo.composition import ROLES
+from wamzoo.composition import check as check_composition
 from wamzoo.errors import RecipeError
 from wamzoo.registry import ConfigError, check_arguments, unknown
 
@@ -100,10 +114,13 @@ class Recipe:
     trainer: TrainerSpec
     eval: EvalSpec
     source: str = ""
+    #: What composition did that a reader may not expect (arguments dropped when a component was replaced).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("source")
+        d.pop("notes")
         return d
 
     def to_yaml(self) -> str:
@@ -175,7 +192,7 @@ def find_recipe(ref: str | Path, base: Path | None = None) -> Path:
 
 
 # -- composition -----------------------------------------------------------------------------
-def _load(path: Path, seen: tuple[Path, ...]) -> DictConfig:
+def _load(path: Path, seen: tuple[Path, ...], notes: list[str]) -> DictConfig:
     if path in seen:
         chain = " -> ".join(str(p) for p in seen + (path,))
         raise RecipeError(f"recipe defaults form a cycle: {chain}")
@@ -194,35 +211,59 @@ def _load(path: Path, seen: tuple[Path, ...]) -> DictConfig:
             sub = find_recipe(str(ref), base=path.parent)
         except KeyError as exc:
             raise RecipeError(f"{path}: defaults entry {ref!r}: {exc}") from None
-        merged = OmegaConf.merge(merged, _load(sub, seen + (path,)))
-    return _merge(merged, cfg)
+        merged = _merge(merged, _load(sub, seen + (path,), notes), str(sub), notes)
+    return _merge(merged, cfg, str(path), notes)
 
 
-#: Sections that name a component: naming a different one replaces the whole section.
+#: Sections that name a component: naming another one keeps only the arguments it accepts.
 NAMED_SECTIONS = tuple(f"policy.{part}" for part in POLICY_PARTS) + ("data",)
 
 
-def _merge(base: DictConfig, top: DictConfig) -> DictConfig:
-    """Merge ``top`` over ``base``; a section of ``top`` naming another component drops ``base``'s arguments."""
+def _merge(base: DictConfig, top: DictConfig, where: str, notes: list[str]) -> DictConfig:
+    """Merge ``top`` over ``base``; where ``top`` names another component, ``base``'s arguments it does not accept go."""
     base = base.copy()
     for key in NAMED_SECTIONS:
         new, old = OmegaConf.select(top, f"{key}.name"), OmegaConf.select(base, f"{key}.name")
-        if new is not None and old is not None and new != old:
-            OmegaConf.update(base, key, {}, merge=False)
+        if new is None or old is None or new == old:
+            continue
+        section = OmegaConf.select(base, key)
+        accepted = _accepted(key.rpartition(".")[2], str(new))
+        dropped = [k for k in section if k != "name" and accepted is not None and k not in accepted]
+        for k in dropped:
+            del section[k]
+        if dropped:
+            notes.append(f"{key}: {new} ({where}) replaces {old}; dropped {', '.join(dropped)}, which {new} does"
+                         " not take")
     return OmegaConf.merge(base, top)
+
+
+def _accepted(kind: str, name: str) -> set[str] | None:
+    """The argument names component ``name`` of ``kind`` takes (``None``: any); empty if it is unknown."""
+    from wamzoo.plugins import get_plugins
+
+    try:
+        params = get_plugins().registry.get(kind, name).parameters()
+    except KeyError:  # an unknown name: validate() reports it
+        return set()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {k for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
 def compose(ref: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     """Load, compose, override and validate a recipe."""
     path = find_recipe(ref)
-    cfg = _load(path, ())
+    notes: list[str] = []
+    cfg = _load(path, (), notes)
     overrides = list(overrides)
     if overrides:
         try:
-            cfg = _merge(cfg, OmegaConf.from_dotlist(overrides))
+            cfg = _merge(cfg, OmegaConf.from_dotlist(overrides), "command line", notes)
         except OmegaConfBaseException as exc:
             raise RecipeError(f"command-line overrides {overrides}: {exc}") from None
-    return validate(cfg, source=str(path))
+    recipe = validate(cfg, source=str(path))
+    recipe.notes = notes
+    return recipe
 
 
 def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> Recipe:
@@ -248,6 +289,7 @@ def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> R
         if not isinstance(spec, dict) or "name" not in spec:
             raise RecipeError(f"{source}: policy.{part} must be a mapping with a `name`")
         _check(reg, part, spec, f"{source}: policy.{part}", partial=True)
+    check_composition({r: reg.get(r, policy[r]["name"]).obj for r in ROLES}, {r: policy[r]["name"] for r in ROLES})
     unknown_parts = set(policy) - set(POLICY_PARTS) - {"context", "normalize", "loss_weights"}
     if unknown_parts:
         raise RecipeError(f"{source}: unknown policy key(s) {sorted(unknown_parts)}; known: "
