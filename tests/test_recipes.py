@@ -34,16 +34,39 @@ def test_defaults_compose_in_order_and_file_overrides(tmp_path):
     assert r.trainer.max_steps == 7 and r.trainer.warmup_steps == 7 and r.policy["world_model"]["dim"] == 64
 
 
-def test_changing_a_component_name_drops_the_old_arguments(tmp_path):
+def test_replacing_a_component_keeps_the_arguments_it_takes(tmp_path):
     write(tmp_path, "base.yaml", BASE)
-    child = write(tmp_path, "c.yaml", "defaults: [base.yaml]\npolicy:\n  codec: {name: patch, patch: 2}\n"
+    codec = write(tmp_path, "c.yaml", "defaults: [base.yaml]\npolicy:\n  codec: {name: patch, patch: 2}\n"
                                        "  scheduler: {name: flow-matching, shift: 3.0}\n")
-    assert compose(child).policy["scheduler"] == {"name": "flow-matching", "shift": 3.0}
-    child = write(tmp_path, "d.yaml", "defaults: [base.yaml]\ndata: {name: synthetic, size: 8}\n")
-    assert compose(child).data == {"name": "synthetic", "size": 8}
+    assert compose(codec).policy["scheduler"] == {"name": "flow-matching", "shift": 3.0}
+    child = write(tmp_path, "d.yaml", "defaults: [base.yaml]\ndata: {name: synthetic, size: 8, height: 16}\n")
+    assert compose(child).data == {"name": "synthetic", "size": 8, "height": 16} and compose(child).notes == []
+    # the recipe itself replaces the data module: metaworld takes size, not height
     other = write(tmp_path, "e.yaml", "defaults: [d.yaml]\ndata: {name: metaworld, root: somewhere}\n")
-    assert compose(other).data == {"name": "metaworld", "root": "somewhere"}  # size was synthetic's
-    assert compose(child, ["policy.codec.name=wan-vae"]).policy["codec"] == {"name": "wan-vae"}
+    r = compose(other)
+    assert r.data == {"name": "metaworld", "size": 8, "root": "somewhere"}
+    assert len(r.notes) == 1 and "data: metaworld" in r.notes[0] and "replaces synthetic" in r.notes[0]
+    assert "dropped height" in r.notes[0] and "e.yaml" in r.notes[0]
+    # a later default replaces it the same way as the recipe or an override
+    write(tmp_path, "mw.yaml", "data: {name: metaworld, root: there}\n")
+    later = write(tmp_path, "f.yaml", "defaults: [d.yaml, mw.yaml]\n")
+    assert compose(later).data == {"name": "metaworld", "size": 8, "root": "there"}
+    r = compose(codec, ["policy.codec.name=wan-vae"])
+    assert r.policy["codec"] == {"name": "wan-vae"} and r.notes == [
+        "policy.codec: wan-vae (command line) replaces patch; dropped patch, which wan-vae does not take"]
+    # the layer that names the new component may not give it arguments it does not take
+    bad = write(tmp_path, "g.yaml", "defaults: [d.yaml]\ndata: {name: metaworld, root: x, heigth: 16}\n")
+    with pytest.raises(RecipeError, match=r"g.yaml: data: unknown argument 'heigth' for data 'metaworld'"):
+        compose(bad)
+
+
+def test_recipe_show_prints_what_composition_dropped(tmp_path, capsys):
+    from wamzoo.cli import main
+
+    write(tmp_path, "base.yaml", BASE + "data: {name: synthetic, size: 8, height: 16}\n")
+    assert main(["recipe", "show", str(tmp_path / "base.yaml"), "data.name=metaworld", "data.root=r"]) == 0
+    out = capsys.readouterr().out
+    assert "# note: data: metaworld (command line) replaces synthetic; dropped height" in out.replace("\n", " ")
 
 
 def test_unknown_trainer_key_names_file_and_key(tmp_path):

@@ -29,7 +29,7 @@ def test_register_create_and_list():
     reg = Registry()
     reg.register("world_model", "fast.video", Widget, plugin="p")
     reg.register("coupling", "fast.mot", Widget, plugin="p")
-    assert [e.name for e in reg.entries("fast*")] == ["fast.mot", "fast.video"]
+    assert [e.name for e in reg.entries("fast*")] == ["fast.video", "fast.mot"]  # by kind (KINDS' order), then name
     assert [e.name for e in reg.entries("coupling:*")] == ["fast.mot"]
     w = reg.create("world_model", "fast.video", width=3, scale=2)
     assert (w.width, w.scale) == (3, 2)
@@ -85,11 +85,49 @@ def fake_plugins(tmp_path, monkeypatch):
     # loaded in name order: good first, so clash's duplicate is the one rejected
     eps = [md.EntryPoint(name=n, value=f"{m}_plugin", group="wamzoo")
            for n, m in (("a-good", "good"), ("b-broken", "broken"), ("c-clash", "clash"))]
-    monkeypatch.setattr(plugins_mod.md, "entry_points", lambda group: eps if group == "wamzoo" else [])
+    real = plugins_mod.md.entry_points  # other groups (e.g. triton's backends, found when torch compiles) stay real
+    monkeypatch.setattr(plugins_mod.md, "entry_points",
+                        lambda group=None, **kw: eps if group == "wamzoo" else real(group=group, **kw))
     yield
     for n in ("good_plugin", "broken_plugin", "clash_plugin"):
         sys.modules.pop(n, None)
     plugins_mod.reset()
+
+
+class WideWidget(Widget):
+    """A widget that forwards its parent's arguments and sets one of them itself."""
+
+    def __init__(self, *, depth: int = 2, **kwargs):
+        super().__init__(name="wide", **kwargs)
+        self.depth = depth
+
+
+class OpenWidget(Widget):
+    """``**options`` that do not go to the parent: any argument is taken."""
+
+    def __init__(self, **options):
+        super().__init__(1)
+        self.options = options
+
+
+def test_forwarded_kwargs_inherit_the_parents_arguments():
+    reg = Registry()
+    entry = reg.register("world_model", "wide", WideWidget)
+    params = entry.parameters()
+    assert list(params) == ["depth", "width", "scale"]  # `name` is the subclass's own business
+    assert params["width"].kind is params["width"].KEYWORD_ONLY and params["width"].default is params["width"].empty
+    w = reg.create("world_model", "wide", width=3, scale=2.0, depth=4)
+    assert (w.width, w.scale, w.depth, w.name) == (3, 2.0, 4, "wide")
+    with pytest.raises(ConfigError, match="argument 'scale' of world_model 'wide' expects float"):
+        reg.create("world_model", "wide", width=3, scale="big")  # inherited arguments are type-checked
+    with pytest.raises(ConfigError, match="unknown argument 'widht'.*Did you mean: width"):
+        reg.create("world_model", "wide", widht=3)
+    with pytest.raises(ConfigError, match="unknown argument 'name'"):
+        reg.create("world_model", "wide", width=3, name="x")
+    with pytest.raises(ConfigError, match="needs argument.*width"):
+        reg.create("world_model", "wide")
+    reg.register("world_model", "open", OpenWidget)
+    assert reg.create("world_model", "open", anything=1).options == {"anything": 1}
 
 
 def test_broken_plugins_are_reported_and_do_not_break_others(fake_plugins):

