@@ -152,7 +152,7 @@ print("OK")
 
 
 def test_bad_names_and_files(policy_and_obs, tmp_path, named):
-    with pytest.raises(KeyError, match="Did you mean: test/tiny"):
+    with pytest.raises(KeyError, match="Did you mean: test.tiny"):
         wamzoo.load("test/tiyn")
     policy, _ = policy_and_obs
     folder = policy.save_pretrained(tmp_path / "src")
@@ -221,7 +221,7 @@ def test_upstream_pickles_are_weights_only(tmp_path):
 def embedded_names() -> list[str]:
     from wamzoo.plugins import get_plugins
 
-    return sorted(n for n, s in get_plugins().pretrained.items() if s.repo_id.startswith("local:"))
+    return [e.name for e in get_plugins().registry.entries(kind="pretrained") if e.target.repo_id.startswith("local:")]
 
 
 def test_plugins_ship_embedded_policies():

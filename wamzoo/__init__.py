@@ -12,14 +12,23 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Batch", "WAMPolicy", "create", "list_components", "load", "__version__"]
+__all__ = ["Batch", "WAMPolicy", "create", "list_components", "list_names", "load", "__version__"]
+
+
+def list_names(pattern: str = "*", kind: str | None = None) -> list[str]:
+    """Registered names of every kind (components, recipes, pretrained policies, converters) as
+    ``kind:name`` matching a shell-style pattern; see :mod:`wamzoo.registry` for the naming scheme."""
+    from wamzoo.plugins import get_plugins
+
+    return [f"{e.kind}:{e.name}" for e in get_plugins().registry.entries(pattern, kind)]
 
 
 def list_components(pattern: str = "*", kind: str | None = None) -> list[str]:
     """Registered components as ``kind:name`` matching a shell-style pattern."""
     from wamzoo.plugins import get_plugins
+    from wamzoo.registry import COMPONENT_KINDS
 
-    return [f"{e.kind}:{e.name}" for e in get_plugins().registry.entries(pattern, kind)]
+    return [f"{e.kind}:{e.name}" for e in get_plugins().registry.entries(pattern, kind or COMPONENT_KINDS)]
 
 
 def create(kind: str, name: str, /, **kwargs: Any) -> Any:

@@ -31,7 +31,10 @@ from rich.table import Table
 
 from wamzoo.batch import Batch
 from wamzoo.interfaces import Phase
-from wamzoo.policy import DataInfo, WAMPolicy
+from wamzoo.data.info import DataInfo
+from wamzoo.loading import policy_for_target
+from wamzoo.policy import WAMPolicy
+from wamzoo.recipes import compose
 
 console = Console()
 
@@ -90,8 +93,6 @@ def _quantile(xs: Sequence[float], q: float) -> float:
 def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20, warmup: int = 3,
             json_path: str | None = None, threads: int | None = None, overrides: Sequence[str] = ()) -> list[dict]:
     """Per-chunk latency of each target; returns the JSON rows."""
-    from wamzoo.loading import policy_for_target
-
     if threads:
         torch.set_num_threads(threads)
     calls = []
@@ -168,8 +169,7 @@ def train_step(target: str, steps: int | None = None, json_path: str | None = No
     """Training throughput of a recipe on one batch of its own data (extras included), fetched before timing."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from wamzoo.recipes import compose
-    from wamzoo.training import make_datamodule
+    from wamzoo.training import make_datamodule  # Lightning's import is slow: only for training
 
     if threads:
         torch.set_num_threads(threads)

@@ -12,6 +12,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Mapping
 
+from wamzoo.plugins import get_plugins
+
 CARDS = Path(__file__).parent / "hub_cards"
 PARTS = (("world model", "world_model"), ("action expert", "action_expert"), ("coupling", "coupling"),
          ("scheduler", "scheduler"), ("codec", "codec"))
@@ -19,8 +21,6 @@ PARTS = (("world model", "world_model"), ("action expert", "action_expert"), ("c
 
 def fragment(plugin: str) -> str | None:
     """The card fragment of ``plugin`` (its entry-point name), if any."""
-    from wamzoo.plugins import get_plugins
-
     path = CARDS / f"{plugin}.md"
     if path.is_file():
         return path.read_text().strip()
@@ -38,8 +38,6 @@ def render_card(policy, name: str, results: Mapping[str, Any] | None = None, sum
     """Markdown model card for ``policy`` published as ``name`` (optionally with evaluator results);
     ``dtype``: the precision the parameters are stored at, when not the policy's own."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    from wamzoo.plugins import get_plugins
 
     reg = get_plugins().registry
     spec = policy.config.get("policy") or {}

@@ -1,7 +1,7 @@
 """The ``wamzoo`` command line (rich output).
 
-    wamzoo list [PATTERN] [--kind K] [--recipes] [--pretrained]
-    wamzoo info NAME
+    wamzoo list [PATTERN] [--kind K ...] [--recipes] [--pretrained] [--plain]
+    wamzoo info [KIND:]NAME
     wamzoo recipe show RECIPE [key=value ...]
     wamzoo train RECIPE [key=value ...] [--out DIR]
     wamzoo data metaworld --suite mw-easy --episodes N --out DIR
@@ -26,6 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from wamzoo.registry import COMPONENT_KINDS, KINDS, split_kind, unknown
+
 console = Console()
 
 
@@ -36,38 +38,31 @@ def _plugins():
 
 
 # -- list / info -----------------------------------------------------------------------------
+def _plain(args) -> bool:
+    """Plain output for pipes and scripts: ``--plain``, or standard output is not a terminal."""
+    return bool(getattr(args, "plain", False)) or not sys.stdout.isatty()
+
+
 def cmd_list(args) -> int:
     pattern = args.pattern or "*"
     if args.compatible:
         return _list_compatible(args.compatible)
-    if args.recipes:
-        from wamzoo.recipes import list_recipes, recipe_index
-
-        index = recipe_index()
-        table = Table(title=f"recipes matching {pattern!r}")
-        table.add_column("name", style="bold cyan")
-        table.add_column("file")
-        for name in list_recipes(pattern):
-            table.add_row(name, str(index[name]))
-        console.print(table)
+    kinds = list(args.kind or []) + ["recipe"] * args.recipes + ["pretrained"] * args.pretrained
+    entries = _plugins().registry.entries(pattern, kinds or None)
+    if _plain(args):  # one `kind<TAB>name` line per entry: no table, no colour, no truncation
+        sys.stdout.write("".join(f"{e.kind}\t{e.name}\n" for e in entries))
+        if not entries:
+            print(f"nothing matched {pattern!r}", file=sys.stderr)
         return 0
-    if args.pretrained:
-        from wamzoo.hub import pretrained_names, resolve
-
-        table = Table(title=f"pretrained policies matching {pattern!r}")
-        for col in ("name", "source", "format", "description"):
-            table.add_column(col)
-        for name in pretrained_names(pattern):
-            spec = resolve(name)
-            table.add_row(name, spec.repo_id, spec.converter or "native", spec.description)
-        console.print(table)
-        return 0
-    entries = _plugins().registry.entries(pattern, args.kind)
-    table = Table(title=f"components matching {pattern!r}")
+    what = " and ".join(sorted(set(kinds), key=KINDS.index)) if kinds else "names"
+    table = Table(title=f"{what} matching {pattern!r}")
     for col in ("kind", "name", "plugin", "summary"):
         table.add_column(col, style="bold cyan" if col == "name" else None)
     for e in entries:
-        table.add_row(e.kind, e.name, e.plugin, e.summary)
+        summary = e.summary
+        if e.kind == "pretrained":
+            summary = f"[{e.target.repo_id}, {e.target.converter or 'native'}] {summary}"
+        table.add_row(e.kind, e.name, e.plugin, escape(summary))
     console.print(table)
     if not entries:
         console.print("[yellow]nothing matched[/]; try `wamzoo list '*'`")
@@ -98,40 +93,41 @@ def _list_compatible(name: str) -> int:
 
 
 def cmd_info(args) -> int:
-    plugins = _plugins()
-    name = args.name
-    kind, _, short = name.partition(":") if ":" in name else (None, None, name)
-    matches = [e for e in plugins.registry.entries(short, kind) if e.name == short]
-    if matches:
-        for e in matches:
-            console.rule(f"[bold]{e.kind}[/] {e.name}  (plugin {e.plugin})")
-            console.print(e.doc)
+    registry = _plugins().registry
+    matches = registry.find(args.name)
+    if not matches:
+        kind, _ = split_kind(args.name)
+        raise unknown("name", args.name, [f"{e.kind}:{e.name}" if kind else e.name for e in registry.entries(kind=kind)],
+                      hint="`wamzoo list` shows every name.")
+    for e in matches:
+        console.rule(f"[bold]{e.kind}[/] {e.name}  (plugin {e.plugin})")
+        if e.doc:
+            console.print(e.doc, markup=False, highlight=False)
+        if e.kind in COMPONENT_KINDS:
             table = Table(title="arguments")
             for col in ("name", "type", "default"):
                 table.add_column(col)
             for p in e.parameters().values():
                 ann = "" if p.annotation is inspect.Parameter.empty else str(p.annotation)
                 default = "(required)" if p.default is inspect.Parameter.empty else repr(p.default)
-                table.add_row(p.name, ann, default)
+                table.add_row(p.name, escape(ann), escape(default))
             console.print(table)
             if e.tiny:
-                console.print(f"tiny config: {e.tiny}")
-        return 0
-    from wamzoo.hub import pretrained_names, resolve
-    from wamzoo.recipes import compose, recipe_index
+                console.print(f"tiny config: {e.tiny}", markup=False, highlight=False)
+        elif e.kind == "recipe":
+            from wamzoo.recipes import compose
 
-    if name in pretrained_names():
-        spec = resolve(name)
-        console.print(spec)
-        return 0
-    if name in recipe_index():
-        console.print(compose(name).to_yaml())
-        return 0
-    from wamzoo.registry import unknown
-
-    pool = plugins.registry.names() + list(recipe_index()) + pretrained_names()
-    console.print("[red]" + escape(str(unknown("name", name, pool))) + "[/]")
-    return 2
+            console.print(f"# {e.target}", markup=False, highlight=False)
+            console.print(compose(e.target).to_yaml(), markup=False, highlight=False)
+        elif e.kind == "pretrained":
+            spec = e.target
+            for key in ("repo_id", "revision", "files", "converter", "options"):
+                if getattr(spec, key):
+                    console.print(f"{key}: {getattr(spec, key)}", markup=False, highlight=False)
+        elif e.kind == "converter":
+            console.print(f"function: {e.target if isinstance(e.target, str) else e.target.__qualname__}",
+                          markup=False, highlight=False)
+    return 0
 
 
 # -- recipes / training ----------------------------------------------------------------------
@@ -235,16 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wamzoo", description="A zoo of World Action Models.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("list", help="list components, recipes or pretrained policies")
+    s = sub.add_parser("list", help="list registered names: components, recipes, pretrained policies, converters",
+                       description="Registered names of every kind matching PATTERN (shell wildcards; KIND:PATTERN"
+                                   " restricts the kind). Piped, or with --plain, one `kind<TAB>name` line each.")
     s.add_argument("pattern", nargs="?", default="*")
-    s.add_argument("--kind", choices=None)
-    s.add_argument("--recipes", action="store_true")
-    s.add_argument("--pretrained", action="store_true")
+    s.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
+    s.add_argument("--recipes", action="store_true", help="only recipes (--kind recipe)")
+    s.add_argument("--pretrained", action="store_true", help="only pretrained policies (--kind pretrained)")
+    s.add_argument("--plain", action="store_true", help="one `kind<TAB>name` line per name (the default when piped)")
     s.add_argument("--compatible", metavar="NAME", help="what combines with the component NAME")
     s.set_defaults(fn=cmd_list)
 
-    s = sub.add_parser("info", help="describe a component, recipe or pretrained policy")
-    s.add_argument("name")
+    s = sub.add_parser("info", help="describe a registered name: component, recipe, pretrained policy or converter")
+    s.add_argument("name", help="a name, or KIND:NAME where several kinds share it")
     s.set_defaults(fn=cmd_info)
 
     s = sub.add_parser("recipe", help="recipes")

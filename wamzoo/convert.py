@@ -17,7 +17,7 @@ A converter turns the files of an upstream release into a :class:`~wamzoo.policy
 
    :class:`Converted` remembers which upstream key filled which parameter, which keys were
    dropped (always with a reason) and which no rule matched.
-2. **Build the policy** from a recipe-style ``policy`` section and a :class:`~wamzoo.policy.DataInfo`
+2. **Build the policy** from a recipe-style ``policy`` section and a :class:`~wamzoo.data.info.DataInfo`
    (views, resolution, horizon, statistics) derived from the upstream config.
 3. **Load strictly** (:func:`load_converted`): every upstream key must be consumed and every
    parameter of the policy filled, except under ``provided`` prefixes that the construction
@@ -51,6 +51,8 @@ import torch
 from torch import Tensor, nn
 
 from wamzoo.errors import LoadError
+from wamzoo.normalize import STATS
+from wamzoo.policy import WAMPolicy
 
 #: Parameters a converted policy gets from its own construction, not from the checkpoint:
 #: the codec (e.g. the pretrained Wan VAE, which releases do not contain) and the normaliser's
@@ -244,13 +246,11 @@ def load_converted(module: nn.Module, converted: Converted, provided: Sequence[s
 def build_policy(policy: Mapping[str, Any], info, converted: Converted, provided: Sequence[str] = PROVIDED,
                  upstream: Mapping[str, Any] | None = None):
     """A :class:`~wamzoo.policy.WAMPolicy` from a recipe-style ``policy`` section and ``info``
-    (:class:`~wamzoo.policy.DataInfo`, statistics included), loaded strictly from ``converted``.
+    (:class:`~wamzoo.data.info.DataInfo`, statistics included), loaded strictly from ``converted``.
 
     ``upstream`` (facts about the release: its files, settings wamzoo does not apply) is kept in
     ``policy.config["upstream"]`` and in the recipe record saved with the policy.
     """
-    from wamzoo.policy import WAMPolicy
-
     if not info.stats:
         raise LoadError(f"{converted.source}: no normalisation statistics; a converted policy needs the"
                         " release's statistics (it would act blind without them)")
@@ -273,8 +273,6 @@ def complete_stats(stats: Mapping[str, Any], mode: str, what: str = "statistics"
     The statistics ``mode`` reads must be present (else :class:`LoadError`); the others are copied
     when present and stored as NaN when the release lacks them.
     """
-    from wamzoo.normalize import STATS
-
     if mode not in MODE_STATS:
         raise LoadError(f"{what}: unknown normalisation mode {mode!r}; wamzoo has {', '.join(MODE_STATS)}")
     missing = [s for s in MODE_STATS[mode] if stats.get(s) is None]

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from wamzoo.plugins import get_plugins
+
 
 def doctor(console: Console) -> int:
-    from wamzoo.plugins import get_plugins
-
     plugins = get_plugins()
     table = Table(title="plugins")
     for col in ("plugin", "version", "module", "registered"):

@@ -40,6 +40,8 @@ import torch
 
 from wamzoo.batch import Batch
 from wamzoo.errors import WamzooError
+from wamzoo.loading import load_policy
+from wamzoo.recipes import EvalSpec
 
 DEFAULT_MAX_STEPS = 300
 VIDEO_FPS, VIDEO_SCALE = 30, 4
@@ -215,8 +217,6 @@ _RUNNER: Runner | None = None
 def _make_agent(ref: str, replan: int, frame_lag: int = 0):
     if ref == "scripted":
         return ScriptedAgent()
-    from wamzoo.loading import load_policy
-
     return PolicyAgent(load_policy(ref), replan, label=ref, frame_lag=frame_lag)
 
 
@@ -358,8 +358,6 @@ def evaluate_from_args(args) -> int:
     """``wamzoo eval``: defaults from the policy's recipe ``eval`` section, then the command line."""
     from rich.console import Console
 
-    from wamzoo.recipes import EvalSpec
-
     ref = args.target or args.policy
     if ref is None:
         raise WamzooError("name what to evaluate: a checkpoint / run folder / saved policy, or --policy scripted")
@@ -367,8 +365,6 @@ def evaluate_from_args(args) -> int:
         raise WamzooError("give either a policy reference or --policy, not both")
     policy, spec = ref, EvalSpec()
     if ref != "scripted":
-        from wamzoo.loading import load_policy
-
         policy = load_policy(ref)
         recipe_eval = policy.config.get("recipe", {}).get("eval") or {}
         spec = EvalSpec(**{k: v for k, v in recipe_eval.items() if k in EvalSpec.__dataclass_fields__})

@@ -7,9 +7,11 @@ under the entry-point group ``wamzoo``::
     [project.entry-points.wamzoo]
     my_wam = "my_wam.plugin"
 
-Every hook receives a ``register`` callback; call it once per thing you provide. A plugin that
-raises, or registers a name another plugin already took, is reported by ``wamzoo doctor`` and
-never breaks the other plugins.
+Every hook receives a ``register`` callback; call it once per thing you provide. Everything lands in
+one registry (:mod:`wamzoo.registry`), under one naming scheme: ``family.tag`` names that start with
+the plugin's name (``my-wam.video``, ``my-wam.release``, ``my-wam.mw-easy-small``; recipes ``my-wam``,
+``my-wam-tiny``), told apart by their kind. A plugin that raises, or registers a name another plugin
+already took, is reported by ``wamzoo doctor`` and never breaks the other plugins.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ hookimpl = pluggy.HookimplMarker("wamzoo")
 def register_components(register):
     """Register components: ``register(kind, name, cls, tiny={...})``.
 
-    ``kind`` is one of :data:`wamzoo.registry.KINDS`. ``tiny`` gives constructor arguments of a
-    tiny configuration; the conformance tests build every component with it.
+    ``kind`` is one of :data:`wamzoo.registry.COMPONENT_KINDS`. ``cls`` is the class (or factory) or a
+    lazy reference ``"package.module:Class"``. ``tiny`` gives constructor arguments of a tiny
+    configuration; the conformance tests build every component with it.
     """
 
 
@@ -33,14 +36,19 @@ def register_components(register):
 def register_recipes(register):
     """Register a folder of recipe YAML files: ``register(path)``.
 
-    Each file with a top-level ``name:`` becomes addressable by that name
-    (``wamzoo train fast-wam``); every file is also addressable by its path.
+    Each file with a top-level ``name:`` becomes a ``recipe`` entry of that name (``wamzoo train
+    fast-wam``), its ``description:`` the listing's summary; every file is also addressable by its
+    path inside the folder (``base/tiny``).
     """
 
 
 @hookspec
 def register_pretrained(register):
-    """Register pretrained policies by name: ``register(wamzoo.hub.Pretrained(...), ...)``."""
+    """Register pretrained policies by name: ``register(wamzoo.registry.Pretrained(...), ...)``.
+
+    Import :class:`~wamzoo.registry.Pretrained` from :mod:`wamzoo.registry` (torch-free), so that
+    loading the plugin stays fast.
+    """
 
 
 @hookspec

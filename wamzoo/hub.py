@@ -1,4 +1,4 @@
-"""Hugging Face Hub I/O: the native folder format and pretrained names.
+"""Hugging Face Hub I/O: the native folder format, pretrained policies and converters by name.
 
 A saved policy is a folder::
 
@@ -9,49 +9,42 @@ A saved policy is a folder::
 
 Loading is strict: a missing or unexpected key, a missing statistics file or a config written by a
 newer schema is an error naming what is wrong — never a silently untrained policy.
+
+Pretrained policies and converters are ``pretrained`` and ``converter`` entries of the one registry
+(:mod:`wamzoo.registry`). This module builds no policy itself: :func:`load` is given the builder
+(:meth:`wamzoo.policy.WAMPolicy.from_config`), so the policy layer sits above it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from wamzoo.cards import render_card
+from wamzoo.data.info import DataInfo
 from wamzoo.errors import LoadError
-from wamzoo.registry import import_target
+from wamzoo.plugins import get_plugins
+from wamzoo.registry import NATIVE_FILES, Pretrained
 
-if TYPE_CHECKING:  # torch is imported where used, so plugins can register names without it
+if TYPE_CHECKING:  # torch is imported where used
     import torch
-
-    from wamzoo.policy import WAMPolicy
+    from torch import nn
 
 SCHEMA_VERSION = 1
-CONFIG, WEIGHTS, STATS, CARD = "config.json", "model.safetensors", "stats.json", "README.md"
+CONFIG, WEIGHTS, STATS = NATIVE_FILES
+CARD = "README.md"
 
-
-@dataclass
-class Pretrained:
-    """A pretrained policy registered by name.
-
-    ``repo_id`` is a Hub repository (or ``local:<folder>`` for files shipped with a plugin);
-    ``converter`` names a registered converter for upstream formats (``None``: native format).
-    """
-
-    name: str
-    repo_id: str
-    files: list[str] = field(default_factory=lambda: [CONFIG, WEIGHTS, STATS])
-    revision: str | None = None
-    converter: str | None = None
-    description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
+#: Builds a policy from a saved ``policy`` section and its data's facts: :meth:`wamzoo.policy.WAMPolicy.from_config`.
+Builder = Callable[[Mapping[str, Any], DataInfo], "nn.Module"]
 
 
 # -- native format ---------------------------------------------------------------------------
-def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | None = None,
+def save_pretrained(policy: nn.Module, folder: str | os.PathLike, name: str | None = None,
                     results: dict[str, Any] | None = None, dtype: str | None = None) -> Path:
-    """Write ``policy`` in the native format with its model card; returns the folder.
+    """Write ``policy`` (a :class:`~wamzoo.policy.WAMPolicy`) in the native format with its model card;
+    returns the folder.
 
     ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card. ``dtype``
     (``float16``/``bfloat16``) stores the parameters at half size; loading casts them back to the
@@ -59,8 +52,6 @@ def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | No
     """
     import torch
     from safetensors.torch import save_file
-
-    from wamzoo.cards import render_card
 
     if dtype not in (None, "float32", "float16", "bfloat16"):
         raise ValueError(f"dtype {dtype!r}: choose float32, float16 or bfloat16")
@@ -82,7 +73,7 @@ def save_pretrained(policy: WAMPolicy, folder: str | os.PathLike, name: str | No
     return folder
 
 
-def push_to_hub(policy: WAMPolicy, repo_id: str, results: dict[str, Any] | None = None, private: bool = False,
+def push_to_hub(policy: nn.Module, repo_id: str, results: dict[str, Any] | None = None, private: bool = False,
                 token: str | None = None, revision: str | None = None, commit_message: str = "Upload wamzoo policy"):
     """Save ``policy`` to a temporary folder and upload it to ``repo_id``; returns the commit info."""
     import tempfile
@@ -111,12 +102,10 @@ def load_upstream_pickle(path: str | os.PathLike) -> Any:
         raise LoadError(f"{path} cannot be read as a torch checkpoint ({exc}); re-download it") from None
 
 
-def from_folder(folder: str | os.PathLike) -> WAMPolicy:
-    """Load a native-format folder (strict)."""
+def from_folder(folder: str | os.PathLike, build: Builder) -> nn.Module:
+    """Load a native-format folder (strict); ``build`` makes the policy its config describes."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from wamzoo.policy import DataInfo, WAMPolicy
 
     folder = Path(folder)
     for f in (CONFIG, WEIGHTS, STATS):
@@ -135,7 +124,7 @@ def from_folder(folder: str | os.PathLike) -> WAMPolicy:
         raise LoadError(f"{folder / CONFIG} uses schema {schema} but this wamzoo reads up to {SCHEMA_VERSION};"
                         " upgrade wamzoo (`pip install -U wamzoo`)")
     info = DataInfo.from_dict({**config["data"], "stats": stats})
-    policy = WAMPolicy.from_config(config["policy"], info)
+    policy = build(config["policy"], info)
     policy.config["recipe"] = config.get("recipe")
     try:
         state = load_file(str(folder / WEIGHTS))
@@ -162,23 +151,10 @@ def load_state_strict(policy: torch.nn.Module, state: dict[str, torch.Tensor], s
 
 
 # -- names -----------------------------------------------------------------------------------
-def pretrained_names(pattern: str = "*") -> list[str]:
-    import fnmatch
-
-    from wamzoo.plugins import get_plugins
-
-    return sorted(n for n in get_plugins().pretrained if fnmatch.fnmatch(n, pattern))
-
-
 def resolve(name: str) -> Pretrained:
-    from wamzoo.plugins import get_plugins
-    from wamzoo.registry import unknown
-
-    known = get_plugins().pretrained
-    if name in known:
-        return known[name]
-    raise unknown("pretrained policy", name, known, hint="See `wamzoo list --pretrained`, or pass a folder,"
-                  " a .ckpt file or hf-hub:org/repo.")
+    """The registered pretrained policy ``name`` (``fast-wam.mw-easy-small``, or ``fast-wam/mw-easy-small``)."""
+    return get_plugins().registry.get("pretrained", name, hint="See `wamzoo list --pretrained`, or pass a"
+                                      " folder, a .ckpt file or hf-hub:org/repo.").target
 
 
 def download(spec: Pretrained, cache_dir: str | None = None) -> dict[str, Path]:
@@ -205,11 +181,13 @@ def download(spec: Pretrained, cache_dir: str | None = None) -> dict[str, Path]:
     return out
 
 
-def load(ref: str, cache_dir: str | None = None, **options: Any) -> WAMPolicy:
-    """A policy from a local folder, ``hf-hub:org/repo[@revision]`` or a registered pretrained name."""
+def load(ref: str, build: Builder, cache_dir: str | None = None, **options: Any) -> nn.Module:
+    """A policy from a local folder, ``hf-hub:org/repo[@revision]`` or a registered pretrained name;
+    ``build`` makes a native-format policy (:meth:`wamzoo.policy.WAMPolicy.from_pretrained` passes
+    ``from_config``), a converter makes an upstream one."""
     path = Path(ref)
     if path.is_dir():
-        return from_folder(path)
+        return from_folder(path, build)
     if ref.startswith("hf-hub:"):
         repo, _, revision = ref[len("hf-hub:"):].partition("@")
         spec = Pretrained(name=ref, repo_id=repo, revision=revision or None)
@@ -217,15 +195,10 @@ def load(ref: str, cache_dir: str | None = None, **options: Any) -> WAMPolicy:
         spec = resolve(ref)
     files = download(spec, cache_dir)
     if spec.converter is None:
-        return from_folder(next(iter(files.values())).parent)
+        return from_folder(next(iter(files.values())).parent, build)
     return convert(spec.converter, files, **{**spec.options, **options})
 
 
-def convert(converter: str, files: dict[str, Path], **options: Any) -> WAMPolicy:
-    from wamzoo.plugins import get_plugins
-    from wamzoo.registry import unknown
-
-    converters = get_plugins().converters
-    if converter not in converters:
-        raise unknown("checkpoint converter", converter, converters)
-    return import_target(converters[converter])(files, **options)
+def convert(converter: str, files: dict[str, Path], **options: Any) -> nn.Module:
+    """The policy the registered converter ``converter`` makes of a released checkpoint's ``files``."""
+    return get_plugins().registry.get("converter", converter).obj(files, **options)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from wamzoo import hub
 from wamzoo.policy import WAMPolicy
+from wamzoo.recipes import compose, find_recipe
 
 
 def load_policy(ref: str, **kwargs: Any) -> WAMPolicy:
@@ -16,17 +18,13 @@ def load_policy(ref: str, **kwargs: Any) -> WAMPolicy:
     registered pretrained name.
     """
     path = Path(ref)
+    if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
+        path = path / "checkpoints" / "last.ckpt"
     if path.is_file() and path.suffix == ".ckpt":
-        from wamzoo.training import load_checkpoint
+        from wamzoo.training import load_checkpoint  # Lightning's import is slow: only for checkpoints
 
         return load_checkpoint(path)
-    if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
-        from wamzoo.training import load_checkpoint
-
-        return load_checkpoint(path / "checkpoints" / "last.ckpt")
-    from wamzoo import hub
-
-    return hub.load(ref, **kwargs)
+    return hub.load(ref, WAMPolicy.from_config, **kwargs)
 
 
 def policy_for_target(ref: str, overrides: list[str] | None = None) -> tuple[WAMPolicy, str]:
@@ -34,15 +32,14 @@ def policy_for_target(ref: str, overrides: list[str] | None = None) -> tuple[WAM
 
     Returns the policy and a label saying which ("checkpoint", "pretrained" or "recipe").
     """
-    from wamzoo.recipes import compose, find_recipe
-    from wamzoo.training import make_datamodule
-
     try:
         recipe_path = find_recipe(ref)
     except KeyError:
         recipe_path = None
     if recipe_path is None or Path(ref).suffix == ".ckpt":
         return load_policy(ref), "trained"
+    from wamzoo.training import make_datamodule  # Lightning's import is slow: only for recipes
+
     recipe = compose(recipe_path, overrides or [])
     info = make_datamodule(recipe).describe()
     policy = WAMPolicy.from_config(recipe.policy, info)

@@ -13,6 +13,7 @@ registered before the failure is kept, and the other plugins are unaffected.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as md
 import os
 import threading
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pluggy
+import yaml
 
-from wamzoo import hookspecs
-from wamzoo.registry import Registry, RegistryError
+from wamzoo import components, hookspecs
+from wamzoo.registry import COMPONENT_KINDS, Pretrained, Registry, RegistryError, normalize
 
 GROUP = "wamzoo"
 CORE = "wamzoo"
@@ -46,17 +48,15 @@ class PluginInfo:
 
 
 class Plugins:
-    """The loaded plugins and everything they registered."""
+    """The loaded plugins and everything they registered, all of it in one :class:`~wamzoo.registry.Registry`."""
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry()
+        #: The registered recipe folders (plugin, folder): their files are also addressable by their
+        #: path inside the folder (``base/tiny``); their named files are ``recipe`` entries.
         self.recipe_dirs: list[tuple[str, Path]] = []
-        self.pretrained: dict[str, Any] = {}
-        self.pretrained_plugin: dict[str, str] = {}
-        self.converters: dict[str, Callable[..., Any] | str] = {}
-        self.converter_plugin: dict[str, str] = {}
         self.problems: list[Problem] = []
         self.info: dict[str, PluginInfo] = {}
 
@@ -98,12 +98,20 @@ class Plugins:
             except Exception as exc:
                 self.problems.append(Problem(name, f"hook {hook} raised {exc!r}", traceback.format_exc(limit=3)))
 
-        def component(kind: str, cname: str, obj: Any, tiny: dict | None = None) -> None:
+        def add(kind: str, cname: str, obj: Any, **extra: Any) -> None:
             try:
-                self.registry.register(kind, cname, obj, plugin=name, tiny=tiny)
+                self.registry.register(kind, cname, obj, plugin=name, **extra)
                 counts[kind] = counts.get(kind, 0) + 1
             except RegistryError as exc:
                 self.problems.append(Problem(name, str(exc)))
+
+        def component(kind: str, cname: str, obj: Any, tiny: dict | None = None) -> None:
+            if kind not in COMPONENT_KINDS:
+                self.problems.append(Problem(name, f"register_components: {kind!r} is not a component kind"
+                                                   f" ({', '.join(COMPONENT_KINDS)}); recipes, pretrained policies"
+                                                   " and converters have their own hooks"))
+                return
+            add(kind, cname, obj, tiny=tiny)
 
         def recipes(path: str | os.PathLike) -> None:
             p = Path(path)
@@ -111,31 +119,43 @@ class Plugins:
                 self.problems.append(Problem(name, f"recipe folder {p} does not exist"))
                 return
             self.recipe_dirs.append((name, p))
-            counts["recipe folder"] = counts.get("recipe folder", 0) + 1
-
-        def pretrained(*specs: Any) -> None:
-            for spec in specs:
-                if spec.name in self.pretrained:
-                    self.problems.append(Problem(name, f"pretrained name {spec.name!r} clashes with plugin"
-                                                       f" {self.pretrained_plugin[spec.name]!r}"))
+            for file in sorted(p.rglob("*.yaml")):
+                try:
+                    rname, description = recipe_header(file)
+                except ValueError as exc:
+                    self.problems.append(Problem(name, str(exc)))
                     continue
-                self.pretrained[spec.name] = spec
-                self.pretrained_plugin[spec.name] = name
-                counts["pretrained"] = counts.get("pretrained", 0) + 1
+                if rname:
+                    add("recipe", rname, file, description=description)
+
+        def pretrained(*specs: Pretrained) -> None:
+            for spec in specs:
+                if not isinstance(spec, Pretrained):
+                    self.problems.append(Problem(name, f"register_pretrained takes wamzoo.registry.Pretrained"
+                                                       f" specs, got {type(spec).__name__}"))
+                    continue
+                spec = dataclasses.replace(spec, name=normalize(spec.name))
+                add("pretrained", spec.name, spec, description=spec.description)
 
         def converter(cname: str, fn: Callable[..., Any] | str) -> None:
-            if cname in self.converters:
-                self.problems.append(Problem(name, f"converter {cname!r} clashes with plugin"
-                                                   f" {self.converter_plugin[cname]!r}"))
-                return
-            self.converters[cname] = fn
-            self.converter_plugin[cname] = name
-            counts["converter"] = counts.get("converter", 0) + 1
+            add("converter", cname, fn)
 
         guarded("register_components", component)
         guarded("register_recipes", recipes)
         guarded("register_pretrained", pretrained)
         guarded("register_converters", converter)
+
+
+def recipe_header(path: Path) -> tuple[str | None, str]:
+    """The ``name`` (``None`` for a file that only serves as a default) and ``description`` of a recipe file."""
+    try:
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"recipe file {path} cannot be read: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        return None, ""
+    name = data.get("name")
+    return (str(name) if name else None), str(data.get("description") or "")
 
 
 def _env_list(var: str) -> list[str] | None:
@@ -157,8 +177,6 @@ def get_plugins(reload: bool = False) -> Plugins:
     global _plugins
     with _lock:
         if _plugins is None or reload:
-            from wamzoo import components
-
             plugins = Plugins()
             plugins.add(components, CORE, _core_version())
             plugins.load_entry_points()
@@ -176,8 +194,6 @@ def reset() -> None:
 def use_plugins(*extra: tuple[str, Any], entry_points: bool = True) -> Plugins:
     """Reset the plugin state with explicit plugins (for tests and embedding)."""
     global _plugins
-    from wamzoo import components
-
     plugins = Plugins()
     plugins.add(components, CORE, _core_version())
     if entry_points:

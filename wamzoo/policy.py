@@ -12,61 +12,26 @@ prefills what stays fixed (e.g. Fast-WAM's video KV cache), then the active stre
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
+from wamzoo import hub
 from wamzoo.batch import Batch, BatchError
 from wamzoo.conditioning import ContextEncoder
+from wamzoo.data.info import INJECTED, DataInfo
 from wamzoo.interfaces import (ActionExpert, Codec, Conditioning, Coupling, Phase, Scheduler, Stream,
                                WorldModel)
 from wamzoo.composition import ROLES, CompositionError, check
 from wamzoo.nn.flow_matching import flow_loss, interpolate
 from wamzoo.normalize import Normalizer
+from wamzoo.plugins import get_plugins
+from wamzoo.recipes import to_plain
+from wamzoo.registry import Registry
 from wamzoo.sampling import noise_streams, sample
-
-
-@dataclass
-class DataInfo:
-    """Facts about the data a policy is built for (from the dataset's metadata)."""
-
-    action_dim: int
-    state_dim: int = 0
-    num_views: int = 1
-    height: int = 64
-    width: int = 64
-    tasks: list[str] = field(default_factory=list)
-    horizon: int = 16          # action chunk length K
-    n_obs: int = 1             # observed frames per window
-    n_future: int = 0          # future frames per window
-    frame_stride: int = 1      # env steps between frames
-    fps: float = 0.0
-    cameras: list[str] = field(default_factory=list)
-    stats: dict[str, dict[str, list[float]]] | None = None
-    seed_range: list[int] | None = None   # [first, last + 1) layout seeds of the demonstrations
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "DataInfo":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown data info keys {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**dict(d))
-
-    def to_dict(self, with_stats: bool = False) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        if not with_stats:
-            d.pop("stats")
-        return d
-
-
-#: Constructor arguments filled from the data when a recipe leaves them out.
-INJECTED = ("action_dim", "state_dim", "horizon", "num_views", "latent_channels", "latent_height",
-            "latent_width", "n_obs", "n_future", "context_dim", "num_tasks", "frame_stride", "future_frames")
 
 
 class WAMPolicy(nn.Module):
@@ -101,14 +66,13 @@ class WAMPolicy(nn.Module):
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_config(cls, policy: Mapping[str, Any], info: DataInfo | Mapping[str, Any]) -> "WAMPolicy":
-        """Build from a recipe's ``policy`` section and the data's :class:`DataInfo`."""
-        from wamzoo.plugins import get_plugins
-        from wamzoo.recipes import to_plain
-
+    def from_config(cls, policy: Mapping[str, Any], info: DataInfo | Mapping[str, Any],
+                    registry: Registry | None = None) -> "WAMPolicy":
+        """Build from a recipe's ``policy`` section and the data's :class:`~wamzoo.data.info.DataInfo`, with
+        the components of ``registry`` (default: the loaded plugins')."""
         policy = to_plain(policy)
         info = info if isinstance(info, DataInfo) else DataInfo.from_dict(info)
-        reg = get_plugins().registry
+        reg = registry if registry is not None else get_plugins().registry
         for part in ("world_model", "action_expert", "coupling", "scheduler"):
             if part not in policy or "name" not in policy[part]:
                 raise ValueError(f"policy.{part}.name is missing; name a registered {part} (`wamzoo list`)")
@@ -246,27 +210,21 @@ class WAMPolicy(nn.Module):
     def save_pretrained(self, folder, name: str | None = None, results: Mapping[str, Any] | None = None,
                         dtype: str | None = None):
         """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``, card)."""
-        from wamzoo.hub import save_pretrained
-
-        return save_pretrained(self, folder, name, dict(results) if results else None, dtype)
+        return hub.save_pretrained(self, folder, name, dict(results) if results else None, dtype)
 
     def push_to_hub(self, repo_id: str, results: Mapping[str, Any] | None = None, **kwargs: Any):
         """Upload to the Hugging Face Hub (see :func:`wamzoo.hub.push_to_hub`)."""
-        from wamzoo.hub import push_to_hub
-
-        return push_to_hub(self, repo_id, dict(results) if results else None, **kwargs)
+        return hub.push_to_hub(self, repo_id, dict(results) if results else None, **kwargs)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, revision: str | None = None, **kwargs: Any) -> "WAMPolicy":
-        """Load from a folder, a pretrained name, or a Hub repo id (``org/repo``, ``revision`` pins it)."""
-        from pathlib import Path
-
-        from wamzoo.hub import load
-
+        """Load from a folder, a pretrained name, ``hf-hub:org/repo[@revision]``, or a Hub repo id
+        ``org/repo`` that is no registered name (``revision`` pins it)."""
         plain_repo = name_or_path.count("/") == 1 and not name_or_path.startswith("hf-hub:")
-        if plain_repo and not Path(name_or_path).exists() and not _is_registered(name_or_path):
+        if (plain_repo and not Path(name_or_path).exists()
+                and ("pretrained", name_or_path) not in get_plugins().registry):
             name_or_path = f"hf-hub:{name_or_path}" + (f"@{revision}" if revision else "")
-        return load(name_or_path, **kwargs)
+        return hub.load(name_or_path, cls.from_config, **kwargs)
 
     @property
     def tasks(self) -> list[str]:
@@ -293,9 +251,3 @@ class Laps:
         now = time.perf_counter()
         self.seconds[part] = self.seconds.get(part, 0.0) + now - self._t
         self._t = now
-
-
-def _is_registered(name: str) -> bool:
-    from wamzoo.plugins import get_plugins
-
-    return name in get_plugins().pretrained

@@ -30,7 +30,6 @@ names the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from wamzoo.composition import ROLES
 from wamzoo.composition import check as check_composition
+from wamzoo.data.info import INJECTED
 from wamzoo.errors import RecipeError
+from wamzoo.plugins import get_plugins
 from wamzoo.registry import ConfigError, check_arguments, unknown
 
 POLICY_PARTS = ("world_model", "action_expert", "coupling", "scheduler", "codec")
@@ -140,39 +141,19 @@ def to_plain(x: Any) -> Any:
 
 # -- lookup ----------------------------------------------------------------------------------
 def recipe_index() -> dict[str, Path]:
-    """Registered recipe names (the files' ``name:``) and paths relative to their folder."""
-    from wamzoo.plugins import get_plugins
-
-    index: dict[str, Path] = {}
-    for _, folder in get_plugins().recipe_dirs:
+    """Registered recipe names (``recipe`` entries of the registry), then the paths of the files inside
+    the registered recipe folders (``base/tiny``; the first folder that has one wins)."""
+    plugins = get_plugins()
+    index = {e.name: e.target for e in plugins.registry.entries(kind="recipe")}
+    for _, folder in plugins.recipe_dirs:
         for path in sorted(folder.rglob("*.yaml")):
-            rel = path.relative_to(folder).with_suffix("").as_posix()
-            index.setdefault(rel, path)
-            name = _declared_name(path)
-            if name:
-                index.setdefault(name, path)
+            index.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
     return index
-
-
-def _declared_name(path: Path) -> str | None:
-    try:
-        name = OmegaConf.load(path).get("name")
-    except (OmegaConfBaseException, yaml.YAMLError, OSError):
-        return None
-    return str(name) if name else None
 
 
 def list_recipes(pattern: str = "*") -> list[str]:
     """Recipe names matching a shell-style pattern (only files that declare a ``name``)."""
-    from wamzoo.plugins import get_plugins
-
-    names = set()
-    for _, folder in get_plugins().recipe_dirs:
-        for path in folder.rglob("*.yaml"):
-            name = _declared_name(path)
-            if name and fnmatch.fnmatch(name, pattern):
-                names.add(name)
-    return sorted(names)
+    return [e.name for e in get_plugins().registry.entries(pattern, "recipe")]
 
 
 def find_recipe(ref: str | Path, base: Path | None = None) -> Path:
@@ -185,10 +166,14 @@ def find_recipe(ref: str | Path, base: Path | None = None) -> Path:
         for q in (p, p.with_suffix(".yaml")) if p.suffix != ".yaml" else (p,):
             if q.is_file():
                 return q.resolve()
+    registry = get_plugins().registry
+    if ("recipe", ref_s) in registry:
+        return registry.get("recipe", ref_s).target
     index = recipe_index()
     if ref_s in index:
         return index[ref_s]
-    raise unknown("recipe", ref_s, index, hint="Give a path to a YAML file or a name from `wamzoo list --recipes`.")
+    raise unknown("recipe", ref_s, registry.names("recipe"),
+                  hint="Give a path to a YAML file or a name from `wamzoo list --recipes`.")
 
 
 # -- composition -----------------------------------------------------------------------------
@@ -239,8 +224,6 @@ def _merge(base: DictConfig, top: DictConfig, where: str, notes: list[str]) -> D
 
 def _accepted(kind: str, name: str) -> set[str] | None:
     """The argument names component ``name`` of ``kind`` takes (``None``: any); empty if it is unknown."""
-    from wamzoo.plugins import get_plugins
-
     try:
         params = get_plugins().registry.get(kind, name).parameters()
     except KeyError:  # an unknown name: validate() reports it
@@ -276,8 +259,6 @@ def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> R
         key = getattr(exc, "full_key", "") or ""
         msg = str(exc).split("\n")[0]
         raise RecipeError(f"{source}: key {key!r}: {msg}") from None
-    from wamzoo.plugins import get_plugins
-
     reg = get_plugins().registry
     policy = plain["policy"]
     for part in POLICY_PARTS:
@@ -303,8 +284,6 @@ def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> R
 
 
 def _check(reg, kind: str, spec: dict, where: str, partial: bool) -> None:
-    from wamzoo.policy import INJECTED
-
     try:
         entry = reg.get(kind, spec["name"])
     except KeyError as exc:

@@ -1,15 +1,40 @@
-"""Components by kind and name.
+"""One registry for everything wamzoo knows by name: components, recipes, pretrained policies, converters.
 
-Plugins fill the registry through the ``register_components`` hook (see :mod:`wamzoo.hookspecs`);
-recipes then name components and pass their constructor arguments::
+Plugins fill it through their hooks (:mod:`wamzoo.hookspecs`): ``register_components`` adds
+components, ``register_recipes`` a folder whose named YAML files become ``recipe`` entries,
+``register_pretrained`` :class:`Pretrained` specs and ``register_converters`` checkpoint converters.
+Every lookup, wildcard listing and "did you mean" goes through :class:`Registry`::
 
     >>> import wamzoo
-    >>> wamzoo.list_components("fast*")                      # doctest: +SKIP
-    ['action_expert:fast-wam.action', 'world_model:fast-wam.video']
+    >>> wamzoo.list_names("fast*", kind="pretrained")       # doctest: +SKIP
+    ['pretrained:fast-wam.libero-2cam224', 'pretrained:fast-wam.mw-easy-small', ...]
     >>> wamzoo.create("scheduler", "flow-matching", shift=5.0)  # doctest: +SKIP
 
 A component is a class (or factory) whose constructor arguments are its configuration
-(the diffusers convention). An unknown name raises an error that lists the closest names.
+(the diffusers convention).
+
+Naming scheme (timm-style: kind, ``name[.tag]``, wildcards)
+----------------------------------------------------------
+
+- An entry is addressed by ``(kind, name)``. ``kind`` is one of :data:`KINDS`: the component kinds
+  (``world_model``, ``action_expert``, ``coupling``, ``scheduler``, ``codec``, ``data``), ``recipe``,
+  ``pretrained`` and ``converter``. The kind disambiguates: ``fast-wam`` is a recipe,
+  ``fast-wam.video`` a world model, ``fast-wam.mw-easy-small`` a pretrained policy,
+  ``fast-wam.release`` a converter. Where the kind is not implied, write it first:
+  ``recipe:fast-wam``, ``world_model:fast-wam.video``.
+- A name is ``family`` or ``family.tag``. The family is the plugin's name (``fast-wam``, which is
+  also its main recipe) or a core name (``mot``, ``dit``, ``tiny-mot``); the tag says what within
+  the family: a component's role (``fast-wam.video``), a converter's input format
+  (``fast-wam.release``), a pretrained policy's weights (``fast-wam.mw-easy-small``: the
+  ``fast-wam`` recipe trained on mw-easy, as timm's ``resnet50.a1_in1k`` is ``resnet50`` trained one
+  way). Recipes are families and their variants (``fast-wam-joint``, ``fast-wam-joint-tiny``).
+  Names use letters, digits, ``-``, ``_`` and ``.``; a plugin's names start with its family.
+- A ``/`` reads as a ``.``: ``fast-wam/mw-easy-small`` is ``fast-wam.mw-easy-small`` (the spelling of
+  older cards and pages). A Hugging Face Hub repository is never a registry name; it is written
+  ``hf-hub:org/repo[@revision]``.
+- Patterns are shell-style wildcards over names (``fast*``, ``*.mw-easy-small``), optionally
+  ``kind:pattern``.
+- An unknown name raises :class:`UnknownNameError` naming the closest names of its kind.
 """
 
 from __future__ import annotations
@@ -21,6 +46,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import re
 import textwrap
 import typing
 from dataclasses import dataclass, field
@@ -29,8 +55,25 @@ from typing import Any, Callable
 
 from wamzoo.errors import RegistryError
 
-#: The kinds a component can have. The first four are the interfaces of a WAM.
-KINDS: tuple[str, ...] = ("world_model", "action_expert", "coupling", "scheduler", "codec", "data")
+#: The kinds a component can have (classes or factories built with constructor arguments). The first
+#: four are the interfaces of a WAM.
+COMPONENT_KINDS: tuple[str, ...] = ("world_model", "action_expert", "coupling", "scheduler", "codec", "data")
+#: Every kind of name: the components', then recipes (YAML files), pretrained policies
+#: (:class:`Pretrained`) and checkpoint converters (functions).
+KINDS: tuple[str, ...] = COMPONENT_KINDS + ("recipe", "pretrained", "converter")
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def normalize(name: str) -> str:
+    """The canonical spelling of a name: a ``/`` reads as a ``.`` (``fast-wam/mw-easy-small``)."""
+    return name.replace("/", ".")
+
+
+def split_kind(ref: str) -> tuple[str | None, str]:
+    """``("recipe", "fast-wam")`` for ``"recipe:fast-wam"``; ``(None, ref)`` when ``ref`` names no kind."""
+    kind, sep, name = ref.partition(":")
+    return (kind, name) if sep and kind in KINDS else (None, ref)
 
 
 class UnknownNameError(RegistryError, KeyError):
@@ -83,12 +126,36 @@ def import_target(target: Callable[..., Any] | str) -> Callable[..., Any]:
     return obj
 
 
+#: The files of the native format (:mod:`wamzoo.hub`): what a :class:`Pretrained` fetches by default.
+NATIVE_FILES: tuple[str, ...] = ("config.json", "model.safetensors", "stats.json")
+
+
+@dataclass
+class Pretrained:
+    """A pretrained policy, registered by name under kind ``pretrained``.
+
+    ``repo_id`` is a Hub repository (or ``local:<folder>`` for files shipped with a plugin);
+    ``converter`` names a registered converter for upstream formats (``None``: native format);
+    ``options`` are passed to the converter.
+    """
+
+    name: str
+    repo_id: str
+    files: list[str] = field(default_factory=lambda: list(NATIVE_FILES))
+    revision: str | None = None
+    converter: str | None = None
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Entry:
-    """One registered component.
+    """One registered name.
 
-    ``target`` is the class/factory itself or a lazy reference ``"package.module:Attribute"``,
-    imported on first use so that listing components stays fast.
+    ``target`` is what the name stands for: for a component the class/factory itself or a lazy
+    reference ``"package.module:Attribute"`` (imported on first use, so that listing stays fast);
+    for a recipe its YAML file; for a pretrained policy its :class:`Pretrained`; for a converter the
+    function or a lazy reference to it.
     """
 
     kind: str
@@ -97,6 +164,8 @@ class Entry:
     plugin: str = "?"
     #: Constructor arguments of a tiny configuration (used by the conformance tests).
     tiny: dict[str, Any] = field(default_factory=dict)
+    #: One paragraph for listings (a recipe's or a pretrained policy's ``description``); empty: the docstring.
+    description: str = ""
 
     @property
     def obj(self) -> Callable[..., Any]:
@@ -105,6 +174,8 @@ class Entry:
 
     @property
     def doc(self) -> str:
+        if self.description or self.kind in ("recipe", "pretrained"):
+            return self.description
         if isinstance(self.target, str):
             return _static_doc(self.target)
         return inspect.getdoc(self.target) or ""
@@ -170,55 +241,83 @@ def _forwarded_to_super(init: Callable[..., Any], var: str) -> tuple[int, set[st
     return None
 
 
+_WHAT = {"pretrained": "pretrained policy", "converter": "checkpoint converter"}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise RegistryError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
 class Registry:
-    """A table of components indexed by (kind, name)."""
+    """Every registered name, indexed by (kind, name); names are stored in their canonical spelling."""
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], Entry] = {}
 
-    def register(self, kind: str, name: str, obj: Callable[..., Any] | str, *, plugin: str = "?",
-                 tiny: dict[str, Any] | None = None) -> Entry:
-        if kind not in KINDS:
-            raise RegistryError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
+    def register(self, kind: str, name: str, obj: Any, *, plugin: str = "?", tiny: dict[str, Any] | None = None,
+                 description: str = "") -> Entry:
+        """Add ``name`` of ``kind`` standing for ``obj`` (see :class:`Entry` for what ``obj`` is per kind)."""
+        _check_kind(kind)
+        name = normalize(str(name))
+        if not _NAME.fullmatch(name):
+            raise RegistryError(f"{kind} name {name!r} from plugin {plugin!r} is not a valid name: use letters,"
+                                " digits, '-', '_' and '.' (family.tag, e.g. 'my-wam.video'), starting with a"
+                                " letter or digit")
         key = (kind, name)
         if key in self._entries:
             old = self._entries[key]
             raise DuplicateNameError(
                 f"{kind} {name!r} from plugin {plugin!r} clashes with the one from plugin {old.plugin!r};"
-                " rename one of them (names are usually prefixed with the plugin's name)")
-        entry = Entry(kind, name, obj, plugin, dict(tiny or {}))
+                " rename one of them (a plugin's names start with its own name)")
+        entry = Entry(kind, name, obj, plugin, dict(tiny or {}), description)
         self._entries[key] = entry
         return entry
 
-    def get(self, kind: str, name: str) -> Entry:
-        if kind not in KINDS:
-            raise RegistryError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
+    def get(self, kind: str, name: str, hint: str = "") -> Entry:
+        """The entry of ``name`` (any spelling) of ``kind``; an unknown name raises :class:`UnknownNameError`
+        naming the closest names of that kind (``hint`` is appended to its message)."""
+        _check_kind(kind)
         try:
-            return self._entries[(kind, name)]
+            return self._entries[(kind, normalize(name))]
         except KeyError:
-            raise unknown(kind.replace("_", " "), name, self.names(kind)) from None
+            raise unknown(_WHAT.get(kind, kind.replace("_", " ")), name, self.names(kind), hint=hint) from None
+
+    def find(self, ref: str) -> list[Entry]:
+        """The entries of every kind called ``ref`` (``kind:name`` restricts the kind)."""
+        kind, name = split_kind(ref)
+        name = normalize(name)
+        return [e for (k, n), e in sorted(self._entries.items()) if n == name and kind in (None, k)]
 
     def names(self, kind: str | None = None) -> list[str]:
         return sorted(n for (k, n) in self._entries if kind is None or k == kind)
 
-    def entries(self, pattern: str = "*", kind: str | None = None) -> list[Entry]:
-        """Entries whose name (or ``kind:name``) matches the shell-style ``pattern``."""
-        out = []
-        for (k, n), e in sorted(self._entries.items()):
-            if kind is not None and k != kind:
-                continue
-            if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(f"{k}:{n}", pattern):
-                out.append(e)
-        return out
+    def entries(self, pattern: str = "*", kind: str | typing.Iterable[str] | None = None) -> list[Entry]:
+        """Entries, sorted by kind then name, whose name matches the shell-style ``pattern`` (``kind:pattern``
+        also restricts the kind); ``kind`` is one kind or several."""
+        pkind, pattern = split_kind(pattern)
+        pattern = normalize(pattern)
+        kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else set(KINDS)
+        for k in kinds:
+            _check_kind(k)
+        if pkind is not None:
+            kinds &= {pkind}
+        out = [e for (k, n), e in self._entries.items() if k in kinds
+               and (fnmatch.fnmatchcase(n, pattern) or fnmatch.fnmatchcase(f"{k}:{n}", pattern))]
+        return sorted(out, key=lambda e: (KINDS.index(e.kind), e.name))
 
     def create(self, kind: str, name: str, /, **kwargs: Any) -> Any:
         """Instantiate a component; arguments are checked against its signature first."""
+        if kind not in COMPONENT_KINDS:
+            raise RegistryError(f"{kind} {name!r} is not a component; only {', '.join(COMPONENT_KINDS)} are created"
+                                " from arguments")
         entry = self.get(kind, name)
         check_arguments(entry, kwargs)
         return entry.obj(**kwargs)
 
     def __contains__(self, key: tuple[str, str]) -> bool:
-        return key in self._entries
+        kind, name = key
+        return (kind, normalize(name)) in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -17,7 +17,9 @@ from typing import Any, Mapping
 import lightning as L
 import torch
 
-from wamzoo.policy import DataInfo, WAMPolicy
+from wamzoo.data.info import DataInfo
+from wamzoo.plugins import get_plugins
+from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import Recipe, TrainerSpec
 
 
@@ -113,8 +115,6 @@ class SaveLast(L.Callback):
 
 
 def make_datamodule(recipe: Recipe):
-    from wamzoo.plugins import get_plugins
-
     cfg = dict(recipe.data)
     name = cfg.pop("name")
     entry = get_plugins().registry.get("data", name)

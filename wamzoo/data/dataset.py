@@ -29,9 +29,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from wamzoo.batch import Batch
+from wamzoo.data.generate import generate
+from wamzoo.data.info import DataInfo
 from wamzoo.data.lerobot import LeRobotFrames, read_info, read_tasks
 from wamzoo.errors import WamzooError
-from wamzoo.policy import DataInfo
+from wamzoo.normalize import STATS, compute_stats
 
 STATS_KEYS = {"action": "action", "state": "observation.state"}
 
@@ -173,8 +175,6 @@ class MetaWorldDataModule(L.LightningDataModule):
         tasks = self._selected_tasks()
         if self.episodes is None or tasks is None:
             read_info(self.root)  # raises, naming the command that makes the dataset
-        from wamzoo.data.generate import generate
-
         generate(self.root, tasks, self.episodes, cameras=self.cameras, size=self.size,
                  workers=self.generate_workers)
 
@@ -210,8 +210,6 @@ class MetaWorldDataModule(L.LightningDataModule):
     def info(self) -> DataInfo:
         """:meth:`describe` plus normalisation statistics (``meta/stats.json``, computed if incomplete)."""
         import json
-
-        from wamzoo.normalize import STATS, compute_stats
 
         frames = self.windows().frames
         info = self.describe()

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from wamzoo.batch import Batch
 from wamzoo.normalize import compute_stats
-from wamzoo.policy import DataInfo
+from wamzoo.data.info import DataInfo
 
 
 class SyntheticWindows(Dataset):

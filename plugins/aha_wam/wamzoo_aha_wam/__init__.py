@@ -18,7 +18,7 @@ One file per mechanism:
 Recipes: ``aha-wam``, ``aha-wam-no-ovcr``, ``aha-wam-no-offset`` (Meta-World, small), their
 ``-tiny`` versions (synthetic data, tests) and ``aha-wam-paper`` (the released model's size).
 
-The pretrained name ``aha-wam/robotwin`` (:mod:`~wamzoo_aha_wam.pretrained`) converts the release
+The pretrained name ``aha-wam.robotwin`` (:mod:`~wamzoo_aha_wam.pretrained`) converts the release
 through the converter ``aha-wam.release`` (:mod:`~wamzoo_aha_wam.convert`).
 """
 

@@ -160,7 +160,7 @@ def convert_release(files: Mapping[str, Path], *, checkpoint: str, stats_file: s
         n_future: future planner frames of a training window (used by training only).
         codec: codec config (default: the Wan2.2 VAE, ``per_frame: true``); it must give one latent per frame.
     """
-    from wamzoo.policy import DataInfo
+    from wamzoo.data.info import DataInfo
     from wamzoo_fast_wam.convert import WAN_VAE, sizes_from_weights
 
     ckpt = need_file(files, checkpoint, RELEASE)

@@ -10,30 +10,30 @@ statistics of its RoboTwin 2.0 data). The options below are that config's facts,
 do not contain (``configs/model/ahawam.yaml``, ``configs/data/robotwin.yaml``, the RoboTwin
 deploy policy).
 
-``aha-wam/mw-easy-small`` ships with the plugin (``weights/``): the ``aha-wam`` recipe trained on
+``aha-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``aha-wam`` recipe trained on
 Meta-World mw-easy (``wamzoo export runs/aha-wam ... --results`` of its evaluation).
 
 >>> import wamzoo
->>> policy = wamzoo.load("aha-wam/robotwin")                 # doctest: +SKIP
+>>> policy = wamzoo.load("aha-wam.robotwin")                 # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from wamzoo.hub import Pretrained
+from wamzoo.registry import Pretrained
 
 RELEASE = "aha-wam.release"
 REPO = "SereneC/AHA-WAM-RoboTwin2.0"
 
 PRETRAINED = [
     Pretrained(
-        name="aha-wam/mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
+        name="aha-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
         description="AHA-WAM (small: 2.2M parameters, stored as float16) trained 40 minutes on one CPU core on"
                     " Meta-World mw-easy (50 scripted demonstrations per task); one 8-action chunk per call"
                     " (evaluate with --replan 8); runs offline, no download"),
     Pretrained(
-        name="aha-wam/robotwin", repo_id=REPO, converter=RELEASE, files=["robotwin_ahawam.pt", "dataset_stats.json"],
+        name="aha-wam.robotwin", repo_id=REPO, converter=RELEASE, files=["robotwin_ahawam.pt", "dataset_stats.json"],
         description="AHA-WAM on RoboTwin 2.0: Wan2.2-TI2V-5B planner with 6 history frames, 1024-wide ActionDiT"
                     " executor with OVCR (32 queries), chunks of 16 joint actions (z-score), planner refreshed"
                     " every 2 chunks; head camera above the two wrist cameras (384x320), T5 instructions",

@@ -223,7 +223,7 @@ def convert_release(files: Mapping[str, Path], *, checkpoint: str, stats_file: s
         steps: Euler steps of the action expert (``eval_num_inference_steps``).
         codec: codec config (default: the Wan2.2 VAE from ``Wan-AI/Wan2.2-TI2V-5B-Diffusers``).
     """
-    from wamzoo.policy import DataInfo
+    from wamzoo.data.info import DataInfo
 
     ckpt = need_file(files, checkpoint, RELEASE)
     source = ckpt.name
@@ -266,7 +266,7 @@ def _processor_stats(files: Mapping[str, Path], config_name: str, registry_name:
 
 def convert_lerobot(files: Mapping[str, Path], *, codec: Mapping[str, Any] | None = None):
     """A :class:`~wamzoo.policy.WAMPolicy` from a LeRobot ``FastWAMPolicy`` checkpoint folder."""
-    from wamzoo.policy import DataInfo
+    from wamzoo.data.info import DataInfo
 
     cfg_path = need_file(files, "config.json", LEROBOT)
     source = f"LeRobot FastWAM {cfg_path.parent.name}"

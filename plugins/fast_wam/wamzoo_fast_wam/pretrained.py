@@ -2,11 +2,11 @@
 
 Torch-free, so registering the names at plugin load costs nothing; the converters import on use.
 
-``fast-wam/mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam`` recipe trained on
+``fast-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam`` recipe trained on
 Meta-World mw-easy (``wamzoo export runs/fast-wam ... --results`` of its evaluation).
 
 >>> import wamzoo
->>> policy = wamzoo.load("fast-wam/libero-2cam224")        # doctest: +SKIP
+>>> policy = wamzoo.load("fast-wam.libero-2cam224")        # doctest: +SKIP
 >>> chunk = policy.predict_action(observation)              # doctest: +SKIP
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wamzoo.hub import Pretrained
+from wamzoo.registry import Pretrained
 
 RELEASE, LEROBOT = "fast-wam.release", "fast-wam.lerobot"
 
@@ -28,11 +28,11 @@ _RELEASE_COMMON = {"num_heads": 24, "horizon": 32, "frames": 9, "frame_stride": 
 
 PRETRAINED = [
     Pretrained(
-        name="fast-wam/mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
+        name="fast-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
         description="Fast-WAM (default variant, small: 1.9M parameters) trained 40 minutes on one CPU core on"
                     " Meta-World mw-easy (50 scripted demonstrations per task); runs offline, no download"),
     Pretrained(
-        name="fast-wam/libero-2cam224", repo_id="yuanty/fastwam", converter=RELEASE,
+        name="fast-wam.libero-2cam224", repo_id="yuanty/fastwam", converter=RELEASE,
         files=["libero_uncond_2cam224.pt", "libero_uncond_2cam224_dataset_stats.json"],
         description="Fast-WAM release on LIBERO: two 224x224 cameras side by side, T5 instructions, delta"
                     " end-effector actions (min/max); the authors execute 10 of the 32 actions per chunk",
@@ -41,7 +41,7 @@ PRETRAINED = [
                  "cameras": ["image", "wrist_image"], "camera_size": [224, 224], "layout": "horizontal",
                  "canvas": [224, 448]}),
     Pretrained(
-        name="fast-wam/robotwin-3cam384", repo_id="yuanty/fastwam", converter=RELEASE,
+        name="fast-wam.robotwin-3cam384", repo_id="yuanty/fastwam", converter=RELEASE,
         files=["robotwin_uncond_3cam_384.pt", "robotwin_uncond_3cam_384_dataset_stats.json"],
         description="Fast-WAM release on RoboTwin 2.0: head camera above the two wrist cameras (384x320), T5"
                     " instructions, 14-d joint actions (z-score); the authors execute 24 of the 32 actions",
@@ -50,10 +50,10 @@ PRETRAINED = [
                  "cameras": ["cam_high", "cam_left_wrist", "cam_right_wrist"], "camera_size": [240, 320],
                  "layout": "robotwin", "canvas": [384, 320]}),
     Pretrained(
-        name="lerobot/fastwam_base", repo_id="lerobot/fastwam_base", converter=LEROBOT, files=list(LEROBOT_FILES),
+        name="lerobot.fastwam_base", repo_id="lerobot/fastwam_base", converter=LEROBOT, files=list(LEROBOT_FILES),
         description="LeRobot's FastWAM base checkpoint (Wan2.2-TI2V-5B video expert + ActionDiT)"),
     Pretrained(
-        name="lerobot/fastwam-libero-2cam224", repo_id="ZibinDong/fastwam_libero_uncond_2cam224",
+        name="lerobot.fastwam-libero-2cam224", repo_id="ZibinDong/fastwam_libero_uncond_2cam224",
         converter=LEROBOT, files=list(LEROBOT_FILES),
         description="The LIBERO Fast-WAM release in LeRobot format (the checkpoint LeRobot's docs evaluate)"),
 ]

@@ -17,7 +17,7 @@ The world model is any registered MoT world model (recipes use the core's ``dit.
 scheduler is the core's ``flow-matching`` with phases ``[{video: 5}, {action: 10}]``. Recipes:
 ``harmo-wam-stage1`` (world model), ``harmo-wam`` (gate), ``harmo-wam-average``,
 ``harmo-wam-predictive``, ``harmo-wam-reactive`` (stage 2), their ``-tiny`` versions, and the
-``pick-place`` ones (``harmo-wam-pp-*``). Pretrained: ``harmo-wam/mw-easy-small``
+``pick-place`` ones (``harmo-wam-pp-*``). Pretrained: ``harmo-wam.mw-easy-small``
 (:mod:`~wamzoo_harmo_wam.pretrained`, shipped in ``weights/``).
 """
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from wamzoo.batch import Batch
 from wamzoo.normalize import compute_stats
-from wamzoo.policy import DataInfo
+from wamzoo.data.info import DataInfo
 
 from wamzoo_harmo_wam.gate import contact_labels
 

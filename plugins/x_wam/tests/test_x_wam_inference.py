@@ -2,7 +2,7 @@
 
 import torch
 
-from wamzoo.hub import from_folder
+from wamzoo.policy import WAMPolicy
 from wamzoo_x_wam.inference import predict_4d
 
 
@@ -64,7 +64,7 @@ def test_save_load_round_trip(x_wam, rgbd_window, tmp_path):
             p.add_(0.01)  # weights a fresh build would not have
     policy.eval()
     folder = policy.save_pretrained(tmp_path / "x-wam")
-    loaded = from_folder(folder)
+    loaded = WAMPolicy.from_pretrained(str(folder))
     a, b = policy.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     obs = rgbd_window(info, train=False)

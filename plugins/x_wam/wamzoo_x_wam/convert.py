@@ -377,7 +377,7 @@ def convert_release(files: Mapping[str, Path], *, checkpoint: str, config: str, 
         video_steps, action_steps: UniPC steps (default: the config's ``sample_steps`` and
             ``action_denoise_steps``, as the server's defaults 50 and 10).
     """
-    from wamzoo.policy import DataInfo
+    from wamzoo.data.info import DataInfo
 
     ckpt = need_file(files, checkpoint, RELEASE)
     source = f"X-WAM {checkpoint}"

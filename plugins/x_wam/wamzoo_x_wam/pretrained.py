@@ -8,11 +8,11 @@ the code's ``train_sft.py`` writes it and its ``evaluation/policy_server.py --ex
 under ``dataset``) and the Lightning/DeepSpeed checkpoint folder
 ``<run>/checkpoints/last.ckpt/checkpoint/mp_rank_00_model_states.pt``.
 
-``x-wam/mw-easy-small`` ships with the plugin (``weights/``): the ``x-wam`` recipe trained on Meta-World
+``x-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``x-wam`` recipe trained on Meta-World
 mw-easy (``wamzoo export runs/x-wam ... --results`` of its evaluation).
 
 >>> import wamzoo
->>> policy = wamzoo.load("x-wam/robotwin")                  # doctest: +SKIP
+>>> policy = wamzoo.load("x-wam.robotwin")                  # doctest: +SKIP
 >>> chunk = policy.predict_action(observation)              # doctest: +SKIP
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wamzoo.hub import Pretrained
+from wamzoo.registry import Pretrained
 
 RELEASE = "x-wam.release"
 REPO = "sharinka0715/X-WAM-checkpoints"
@@ -43,18 +43,18 @@ def release(name: str, run: str, cameras: list[str], description: str, **options
 
 PRETRAINED = [
     Pretrained(
-        name="x-wam/mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
+        name="x-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
         description="X-WAM (ANS, asynchronous inference; small: 2.7M parameters, stored as float16) trained 30"
                     " minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per task, RGB +"
                     " depth); runs offline, no download"),
-    release("x-wam/robotwin", "robotwin_sft", ROBOTWIN_CAMERAS,
+    release("x-wam.robotwin", "robotwin_sft", ROBOTWIN_CAMERAS,
             "X-WAM fine-tuned on RoboTwin 2.0: three 256x320 cameras as separate tokens with view embeddings,"
             " 16-d bimanual end-effector state, 14-d delta end-effector actions (q01/q99), 32 actions per chunk"
             " after 10 of 50 UniPC steps; depth branch included"),
-    release("x-wam/robocasa", "robocasa_sft", ROBOCASA_CAMERAS,
+    release("x-wam.robocasa", "robocasa_sft", ROBOCASA_CAMERAS,
             "X-WAM fine-tuned on RoboCasa (24 kitchen tasks): three 256x320 cameras, single-arm state padded to"
             " 16-d; the release returns the first 7 of the 14 action dimensions (xyz, axis-angle, gripper)"),
-    release("x-wam/pretrained", "pretrained", ["view0", "view1", "view2"],
+    release("x-wam.pretrained", "pretrained", ["view0", "view1", "view2"],
             "X-WAM pretrained on 5,800 hours of robot data (the starting point of the fine-tuned runs), with the"
             " statistics of its run config"),
 ]
