@@ -4,5 +4,5 @@
 # with a per-task results table (outputs/demo/results.json) and one video per episode.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-wamzoo eval fast-wam/mw-easy-small --suite mw-easy --episodes 5 \
+wamzoo eval fast-wam.mw-easy-small --suite mw-easy --episodes 5 \
   --json outputs/demo/results.json --video outputs/demo/videos

@@ -60,6 +60,66 @@ def test_doctor(capsys):
     assert "wamzoo" in out and "torch" in out
 
 
+def test_list_shows_every_kind_with_wildcards_and_shorthands(capsys):
+    """Captured (not a terminal): plain `kind<TAB>name` lines."""
+    code, out = run(capsys, "list")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and all(len(r) == 2 for r in rows)
+    assert {k for k, _ in rows} >= {"world_model", "action_expert", "coupling", "scheduler", "codec", "data",
+                                    "recipe", "pretrained", "converter"}
+    assert ["recipe", "tiny-mot"] in rows and ["world_model", "dit.video"] in rows
+    code, out = run(capsys, "list", "--kind", "pretrained", "fast*")
+    assert out.splitlines() and all(line.startswith("pretrained\tfast-wam.") for line in out.splitlines())
+    assert "pretrained\tfast-wam.mw-easy-small" in out.splitlines()
+    assert run(capsys, "list", "--pretrained", "fast*")[1] == out  # the shorthand
+    code, out = run(capsys, "list", "--recipes", "tiny*")
+    assert out.splitlines() == ["recipe\ttiny-mot"]
+    code, out = run(capsys, "list", "recipe:mw-*")
+    assert out.splitlines() == ["recipe\tmw-tiny"]
+    code, out = run(capsys, "list", "--kind", "recipe", "--kind", "converter", "*-wam*")
+    assert {line.split("\t")[0] for line in out.splitlines()} == {"recipe", "converter"}
+    code, out = run(capsys, "list", "fast-wam/mw-easy-*")  # a slash reads as a dot in patterns too
+    assert out.splitlines() == ["pretrained\tfast-wam.mw-easy-small"]
+    code, captured = main(["list", "nothing-is-called-this*"]), capsys.readouterr()
+    assert code == 0 and captured.out == "" and "nothing matched" in captured.err
+
+
+def test_list_on_a_terminal_is_a_table_and_plain_on_request(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out = run(capsys, "list", "--pretrained", "harmo*")
+    assert code == 0 and "harmo-wam.mw-easy-small" in out and "\t" not in out and "pretrained" in out
+    code, out = run(capsys, "list", "--pretrained", "harmo*", "--plain")
+    assert out == "pretrained\tharmo-wam.mw-easy-small\n"
+
+
+def test_piped_list_is_whole_lines_that_grep_finds():
+    """`wamzoo list --pretrained | grep mw-easy-small`: every name whole, no table, no colour, no "…"."""
+    cmd = [sys.executable, "-m", "wamzoo.cli", "list", "--pretrained"]
+    env = {**os.environ, "COLUMNS": "40", "FORCE_COLOR": "", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True)
+    lines = proc.stdout.splitlines()
+    assert "\x1b" not in proc.stdout and "\u2026" not in proc.stdout and "\u2501" not in proc.stdout
+    assert all(len(line.split("\t")) == 2 and line.startswith("pretrained\t") for line in lines)
+    names = {line.split("\t")[1] for line in lines}
+    assert {"fast-wam.mw-easy-small", "x-wam.mw-easy-small", "aha-wam.mw-easy-small", "harmo-wam.mw-easy-small",
+            "lerobot.fastwam_base", "fast-wam.libero-2cam224"} <= names
+    grep = subprocess.run(" ".join(cmd) + " | grep mw-easy-small | cut -f2", shell=True, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert sorted(grep.stdout.split()) == ["aha-wam.mw-easy-small", "fast-wam.mw-easy-small",
+                                           "harmo-wam.mw-easy-small", "x-wam.mw-easy-small"]
+
+
+def test_info_takes_any_kind_of_name(capsys):
+    code, out = run(capsys, "info", "fast-wam/mw-easy-small")
+    assert code == 0 and "pretrained" in out and "repo_id: local:" in out and "mw-easy" in out
+    code, out = run(capsys, "info", "converter:fast-wam.release")
+    assert code == 0 and "wamzoo_fast_wam.convert:convert_release" in out
+    code, out = run(capsys, "info", "recipe:tiny-mot")
+    assert code == 0 and "name: tiny-mot" in out and "world_model:" in out
+    code, out = run(capsys, "info", "recipe:tiny-mto")
+    assert code == 2 and "Did you mean: recipe:tiny-mot" in out
+
+
 @pytest.mark.slow
 def test_new_plugin_installs_lists_trains_and_resumes(tmp_path):
     """The acceptance path of a new contributor: new-plugin -> pip install -> list -> its tests pass."""

@@ -12,7 +12,8 @@ from wamzoo import plugins as plugins_mod
 from wamzoo.cli import main
 from wamzoo.errors import RegistryError
 from wamzoo.hookspecs import hookimpl
-from wamzoo.registry import ConfigError, DuplicateNameError, Registry, UnknownNameError
+from wamzoo.registry import (COMPONENT_KINDS, KINDS, ConfigError, DuplicateNameError, Pretrained, Registry,
+                             UnknownNameError)
 
 
 class Widget:
@@ -177,3 +178,119 @@ def test_explicit_plugin_objects():
         assert wamzoo.create("codec", "test.patch", patch=2).latent_channels == 12
     finally:
         plugins_mod.reset()
+
+
+# -- one registry, one naming scheme ----------------------------------------------------------------
+def test_one_naming_scheme_for_every_kind():
+    """kind + ``family.tag``; the kind tells equal names apart; ``/`` reads as ``.``; ``kind:`` patterns."""
+    reg = Registry()
+    reg.register("world_model", "my-wam.video", Widget, plugin="my-wam")
+    reg.register("recipe", "my-wam", "recipes/my-wam.yaml", plugin="my-wam", description="My WAM, small.")
+    reg.register("pretrained", "my-wam/mw-easy", Pretrained("my-wam/mw-easy", "local:/x", description="trained"))
+    reg.register("converter", "my-wam.release", "wamzoo.hub:convert", plugin="my-wam")
+    reg.register("converter", "my-wam.video", "wamzoo.hub:convert")  # same name, another kind: allowed
+    assert reg.names("pretrained") == ["my-wam.mw-easy"]  # stored in the canonical spelling
+    assert reg.get("pretrained", "my-wam/mw-easy") is reg.get("pretrained", "my-wam.mw-easy")
+    assert ("pretrained", "my-wam/mw-easy") in reg and ("recipe", "my-wam.mw-easy") not in reg
+    assert [(e.kind, e.name) for e in reg.entries("my-wam*")] == [
+        ("world_model", "my-wam.video"), ("recipe", "my-wam"), ("pretrained", "my-wam.mw-easy"),
+        ("converter", "my-wam.release"), ("converter", "my-wam.video")]  # by kind (KINDS' order), then name
+    assert [e.name for e in reg.entries("*", kind="converter")] == ["my-wam.release", "my-wam.video"]
+    assert [e.kind for e in reg.entries("converter:*.video")] == ["converter"]
+    assert [e.name for e in reg.entries("my-wam/*", kind=("recipe", "pretrained"))] == ["my-wam.mw-easy"]
+    assert [e.kind for e in reg.find("my-wam.video")] == ["world_model", "converter"]
+    assert [e.kind for e in reg.find("converter:my-wam.video")] == ["converter"]
+    assert reg.get("recipe", "my-wam").summary == "My WAM, small."
+    assert reg.get("pretrained", "my-wam.mw-easy").summary == "trained"
+    assert reg.get("converter", "my-wam.release").summary.startswith("The policy the registered converter")
+    with pytest.raises(UnknownNameError, match=r"unknown pretrained policy 'my-wam/mw-eas'\. Did you mean: my-wam.mw-easy"):
+        reg.get("pretrained", "my-wam/mw-eas")
+    with pytest.raises(UnknownNameError, match="unknown recipe 'my-wm'.*Did you mean: my-wam"):
+        reg.get("recipe", "my-wm")
+    for bad in ("my wam", "kind:name", "fast*", "", ".hidden"):
+        with pytest.raises(RegistryError, match="not a valid name"):
+            reg.register("recipe", bad, "x.yaml")
+    with pytest.raises(DuplicateNameError, match="clashes"):
+        reg.register("pretrained", "my-wam.mw-easy", Pretrained("my-wam.mw-easy", "local:/y"), plugin="other")
+    with pytest.raises(RegistryError, match="not a component"):
+        reg.create("recipe", "my-wam")
+    with pytest.raises(RegistryError, match="kinds are"):
+        reg.entries(kind="recipes")
+
+
+@pytest.fixture
+def every_kind(tmp_path):
+    """A plugin registering all four kinds, some wrongly, beside the core; the state is reset afterwards."""
+    (tmp_path / "recipes" / "base").mkdir(parents=True)
+    (tmp_path / "recipes" / "my-wam.yaml").write_text("defaults: [tiny-mot]\nname: my-wam\ndescription: Mine.\n")
+    (tmp_path / "recipes" / "base" / "size.yaml").write_text("policy: {}\n")  # no name: a default only
+    (tmp_path / "recipes" / "broken.yaml").write_text("name: [unclosed\n")
+    (tmp_path / "recipes" / "clash.yaml").write_text("name: tiny-mot\n")
+    mod = types.SimpleNamespace()
+
+    @hookimpl
+    def register_components(register):
+        register("scheduler", "my-wam.fm", "wamzoo.schedulers:FlowMatchingScheduler")
+        register("recipe", "my-wam.sneaky", "x.yaml")  # recipes have their own hook
+
+    @hookimpl
+    def register_recipes(register):
+        register(tmp_path / "recipes")
+
+    @hookimpl
+    def register_pretrained(register):
+        register(Pretrained(name="my-wam/tiny", repo_id="local:/nowhere", converter="my-wam.release"))
+        register({"name": "not a spec"})
+
+    @hookimpl
+    def register_converters(register):
+        register("my-wam.release", "wamzoo.hub:convert")
+
+    for hook in (register_components, register_recipes, register_pretrained, register_converters):
+        setattr(mod, hook.__name__, hook)
+    yield plugins_mod.use_plugins(("my-wam", mod), entry_points=False)
+    plugins_mod.reset()
+
+
+def test_plugins_register_every_kind_into_the_one_registry(every_kind):
+    p, reg = every_kind, every_kind.registry
+    assert {e.kind for e in reg.entries()} == set(KINDS)
+    assert {e.kind for e in reg.entries(kind=COMPONENT_KINDS)} == set(COMPONENT_KINDS)
+    assert reg.get("recipe", "my-wam").target.name == "my-wam.yaml" and reg.get("recipe", "my-wam").plugin == "my-wam"
+    assert reg.get("recipe", "tiny-mot").plugin == "wamzoo"  # the core registers through the same hooks
+    spec = reg.get("pretrained", "my-wam/tiny").target
+    assert spec.name == "my-wam.tiny" and spec.converter == "my-wam.release"  # canonical in the spec too
+    assert reg.get("converter", spec.converter).plugin == "my-wam"
+    assert p.info["my-wam"].counts == {"scheduler": 1, "recipe": 1, "pretrained": 1, "converter": 1}
+    whats = " | ".join(x.what for x in p.problems if x.plugin == "my-wam")
+    assert "'recipe' is not a component kind" in whats
+    assert "broken.yaml cannot be read" in whats
+    assert "recipe 'tiny-mot' from plugin 'my-wam' clashes with the one from plugin 'wamzoo'" in whats
+    assert "register_pretrained takes wamzoo.registry.Pretrained specs, got dict" in whats
+    assert wamzoo.list_names("my-wam*") == ["scheduler:my-wam.fm", "recipe:my-wam", "pretrained:my-wam.tiny",
+                                            "converter:my-wam.release"]
+    assert wamzoo.list_components("my-wam*") == ["scheduler:my-wam.fm"]
+    from wamzoo.recipes import compose, find_recipe, list_recipes
+
+    assert "my-wam" in list_recipes("my-*") and find_recipe("base/size").name == "size.yaml"
+    assert compose("my-wam").name == "my-wam"
+
+
+def test_published_names_keep_loading():
+    """The names the README, the model cards and older pages use resolve through the one registry."""
+    from wamzoo.hub import resolve
+
+    for name in ("fast-wam/mw-easy-small", "x-wam/mw-easy-small", "aha-wam/mw-easy-small", "harmo-wam/mw-easy-small",
+                 "lerobot/fastwam_base", "fast-wam/libero-2cam224", "x-wam/robotwin", "aha-wam/robotwin"):
+        spec = resolve(name)
+        assert spec.name == name.replace("/", ".")
+    assert resolve("lerobot/fastwam_base").repo_id == "lerobot/fastwam_base"  # the Hub id itself is unchanged
+    from wamzoo.recipes import find_recipe
+
+    for recipe in ("tiny-mot", "mw-tiny", "fast-wam", "x-wam", "aha-wam", "harmo-wam", "fast-wam-tiny"):
+        assert find_recipe(recipe).suffix == ".yaml"
+
+
+def test_a_slash_spelled_pretrained_name_loads():
+    policy = wamzoo.load("fast-wam/mw-easy-small")
+    assert policy.info.action_dim == 4 and not policy.training

@@ -61,7 +61,8 @@ def cmd_list(args) -> int:
     for e in entries:
         summary = e.summary
         if e.kind == "pretrained":
-            summary = f"[{e.target.repo_id}, {e.target.converter or 'native'}] {summary}"
+            source = "shipped" if e.target.repo_id.startswith("local:") else e.target.repo_id
+            summary = f"[{source}, {e.target.converter or 'native format'}] {summary}"
         table.add_row(e.kind, e.name, e.plugin, escape(summary))
     console.print(table)
     if not entries:

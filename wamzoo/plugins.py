@@ -13,7 +13,6 @@ registered before the failure is kept, and the other plugins are unaffected.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata as md
 import os
 import threading
@@ -26,7 +25,7 @@ import pluggy
 import yaml
 
 from wamzoo import components, hookspecs
-from wamzoo.registry import COMPONENT_KINDS, Pretrained, Registry, RegistryError, normalize
+from wamzoo.registry import COMPONENT_KINDS, Pretrained, Registry, RegistryError
 
 GROUP = "wamzoo"
 CORE = "wamzoo"
@@ -134,8 +133,7 @@ class Plugins:
                     self.problems.append(Problem(name, f"register_pretrained takes wamzoo.registry.Pretrained"
                                                        f" specs, got {type(spec).__name__}"))
                     continue
-                spec = dataclasses.replace(spec, name=normalize(spec.name))
-                add("pretrained", spec.name, spec, description=spec.description)
+                add("pretrained", spec.name, spec)
 
         def converter(cname: str, fn: Callable[..., Any] | str) -> None:
             add("converter", cname, fn)

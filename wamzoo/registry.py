@@ -40,6 +40,7 @@ Naming scheme (timm-style: kind, ``name[.tag]``, wildcards)
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import fnmatch
 import functools
@@ -270,6 +271,9 @@ class Registry:
             raise DuplicateNameError(
                 f"{kind} {name!r} from plugin {plugin!r} clashes with the one from plugin {old.plugin!r};"
                 " rename one of them (a plugin's names start with its own name)")
+        if isinstance(obj, Pretrained):  # the spec carries its entry's name and description
+            obj = dataclasses.replace(obj, name=name)
+            description = description or obj.description
         entry = Entry(kind, name, obj, plugin, dict(tiny or {}), description)
         self._entries[key] = entry
         return entry
@@ -287,7 +291,7 @@ class Registry:
         """The entries of every kind called ``ref`` (``kind:name`` restricts the kind)."""
         kind, name = split_kind(ref)
         name = normalize(name)
-        return [e for (k, n), e in sorted(self._entries.items()) if n == name and kind in (None, k)]
+        return [self._entries[(k, name)] for k in KINDS if kind in (None, k) and (k, name) in self._entries]
 
     def names(self, kind: str | None = None) -> list[str]:
         return sorted(n for (k, n) in self._entries if kind is None or k == kind)

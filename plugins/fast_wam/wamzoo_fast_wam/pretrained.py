@@ -60,7 +60,7 @@ PRETRAINED = [
 
 
 def lerobot_pretrained(repo_id: str, name: str | None = None, revision: str | None = None) -> Pretrained:
-    """A :class:`~wamzoo.hub.Pretrained` for any LeRobot FastWAM repo; register it from a plugin's
+    """A :class:`~wamzoo.registry.Pretrained` for any LeRobot FastWAM repo; register it from a plugin's
     ``register_pretrained`` hook, or convert a downloaded folder directly::
 
         from wamzoo.hub import convert

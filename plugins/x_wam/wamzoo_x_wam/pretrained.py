@@ -34,7 +34,7 @@ ROBOCASA_CAMERAS = ["robot0_agentview_left", "robot0_agentview_right", "robot0_e
 
 
 def release(name: str, run: str, cameras: list[str], description: str, **options: Any) -> Pretrained:
-    """A :class:`~wamzoo.hub.Pretrained` for the run folder ``run`` of the X-WAM release."""
+    """A :class:`~wamzoo.registry.Pretrained` for the run folder ``run`` of the X-WAM release."""
     checkpoint, config = f"{run}/{MODEL_STATES}", f"{run}/config.yaml"
     return Pretrained(name=name, repo_id=REPO, converter=RELEASE, files=[config, checkpoint], description=description,
                       options={"checkpoint": checkpoint, "config": config, "cameras": list(cameras), "num_heads": 24,
