@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from wamzoo.hookspecs import hookimpl
@@ -32,3 +33,13 @@ def register_components(register):
 @hookimpl
 def register_recipes(register):
     register(Path(__file__).parent / "configs")
+    for folder in _extra_recipe_dirs():
+        register(folder)
+
+
+def _extra_recipe_dirs() -> list[Path]:
+    """The checkout's top-level ``recipes/`` (cross-paper mixes; present in an editable install) and the
+    folders of ``WAMZOO_RECIPE_PATH`` (``os.pathsep``-separated), if they exist."""
+    folders = [Path(__file__).resolve().parent.parent / "recipes"]
+    folders += [Path(p) for p in os.environ.get("WAMZOO_RECIPE_PATH", "").split(os.pathsep) if p]
+    return [f for f in folders if f.is_dir()]

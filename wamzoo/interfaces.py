@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -194,6 +194,11 @@ class Coupling(Declares, nn.Module, ABC):
 
     ``requires`` states what it needs of the two (e.g. both provide ``tokens`` for a shared attention).
     """
+
+    #: ``step`` without a prefilled context (``None``) computes what ``prefill`` + ``step`` compute, by the
+    #: uncached reference pass (checked by the conformance suite); ``False`` for couplings whose inference
+    #: has no uncached equivalent (a memory kept across calls, a routing decided once per call).
+    uncached_reference: ClassVar[bool] = True
 
     @abstractmethod
     def forward(self, world_model: WorldModel, action_expert: ActionExpert, streams: Mapping[str, Stream],

@@ -35,12 +35,13 @@ def noise_streams(streams: Mapping[str, Stream], generated: set[str],
 def sample(coupling: Coupling, world_model: WorldModel, action_expert: ActionExpert | None,
            streams: dict[str, Stream], cond: Conditioning, plan: list[Phase],
            sampler: Callable[[str, int], FlowSampler], readouts: set[str] = frozenset(),
-           lap: Lap | None = None) -> None:
+           lap: Lap | None = None, cache: bool = True) -> None:
     """Denoise, in place, the streams of ``plan`` (already noised, see :func:`noise_streams`).
 
     ``sampler(name, steps)`` gives a fresh sampler per stream and phase; ``readouts`` are streams
     predicted, not denoised, at the very last step (X-WAM's depth); ``lap(part)`` charges the time
-    since its last call to ``"prefill"`` or ``"denoise"``.
+    since its last call to ``"prefill"`` or ``"denoise"``. ``cache=False`` skips the prefill: every
+    step is the coupling's uncached reference pass (``Coupling.uncached_reference``).
     """
     lap = lap or (lambda part: None)
     missing = {n for p in plan for n in p.steps} - set(streams)
@@ -51,7 +52,7 @@ def sample(coupling: Coupling, world_model: WorldModel, action_expert: ActionExp
     for p, phase in enumerate(plan):
         active = set(phase.steps)
         samplers = {n: sampler(n, k) for n, k in phase.steps.items()}
-        prefilled = coupling.prefill(world_model, action_expert, streams, cond, active)
+        prefilled = coupling.prefill(world_model, action_expert, streams, cond, active) if cache else None
         lap("prefill")
         for i in range(phase.length):
             live = {n for n in active if i < phase.steps[n]}
@@ -64,6 +65,8 @@ def sample(coupling: Coupling, world_model: WorldModel, action_expert: ActionExp
                 streams[n].x = v[n]
             for n in live:
                 s = streams[n]
+                if n not in v and bool(s.cond.all()):  # only clean units (e.g. X-WAM's s_0 alone): nothing to denoise
+                    continue
                 s.x = torch.where(_units(s.cond, s.x), clean[n], samplers[n].step(v[n], s.x))
         for n in active:
             streams[n].t = torch.zeros_like(streams[n].t)

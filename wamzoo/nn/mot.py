@@ -148,20 +148,26 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
 
 
 def _fork(sets: Sequence[TokenSet], xs: list[Tensor], i: int, layer: int) -> Tensor:
-    """Hidden states of set ``i``'s source tokens as they enter ``layer``."""
-    others = [j for j, s in enumerate(sets)  # sets whose states entering `layer` are real hidden states
-              if j != i and (s.first_layer < layer or s.first_layer == layer and s.source_index is None)]
+    """Hidden states of set ``i``'s source tokens as they enter ``layer`` (gathered from the sets that
+    hold them; experts of other widths that hold none are left alone)."""
     want = sets[i].source_index
-    if not others:
-        raise ValueError(f"branch source tokens are not computed in this pass (layer {layer})")
-    index = torch.cat([sets[j].index for j in others])
-    hidden = torch.cat([xs[j] for j in others], 1)
-    order = index.argsort()
-    pos = torch.searchsorted(index[order], want).clamp(max=len(index) - 1)
-    if not torch.equal(index[order][pos], want):
+    out, found = None, torch.zeros(len(want), dtype=torch.bool, device=want.device)
+    for j, s in enumerate(sets):  # sets whose states entering `layer` are real hidden states
+        if j == i or not (s.first_layer < layer or s.first_layer == layer and s.source_index is None):
+            continue
+        hit = torch.isin(want, s.index)
+        if not bool(hit.any()):
+            continue
+        order = s.index.argsort()
+        part = xs[j][:, order[torch.searchsorted(s.index[order], want[hit])]]
+        if out is None:
+            out = part.new_zeros(part.shape[0], len(want), part.shape[-1])
+        out[:, hit] = part
+        found |= hit
+    if out is None or not bool(found.all()):
         raise ValueError(f"branch source tokens are not computed in this pass (layer {layer}); a coupling"
                          " must run every token a branch is forked from")
-    return hidden[:, order[pos]]
+    return out
 
 
 def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cache: KVCache | None,

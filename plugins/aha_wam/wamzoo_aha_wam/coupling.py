@@ -72,6 +72,7 @@ class AHAWAMCoupling(MoTCoupling):
     """
 
     requires = {"world_model": caps("rolling-memory"), "action_expert": caps("chunk-executor")}
+    uncached_reference = False  # a chunk is produced against the rolling memory kept across calls
 
     def __init__(self, refresh_every: int = 2, pipelined: bool = True, background: bool = True,
                  grad_checkpoint: bool = False):

@@ -84,6 +84,7 @@ class HarmoCoupling(MoTCoupling):
     """
 
     requires = {"world_model": caps("tokens"), "action_expert": caps("latent-reader")}
+    uncached_reference = False  # the action phase's prefill routes every sample once (the gate)
 
     def __init__(self, mask: dict[str, str] | None = None, train_frames: str = "predicted",
                  train_video_steps: int = 5, train_shift: float = 5.0, grad_checkpoint: bool = False):

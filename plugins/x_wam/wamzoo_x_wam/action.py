@@ -82,7 +82,8 @@ class XWAMActionExpert(ActionExpert):
         self.action_encoder = _mlp(action_dim, dim, dim)
         self.action_decoder = _mlp(dim, dim, action_dim)
         self.state_encoder = _mlp(state_dim, dim, dim)
-        self.state_decoder = _mlp(dim, dim, state_dim)
+        # "current" keeps only the clean s_0 token: no state is predicted, so there is no decoder to train
+        self.state_decoder = _mlp(dim, dim, state_dim) if state_tokens == "frames" else None
 
     @property
     def frames_per_latent(self) -> float:
@@ -174,5 +175,6 @@ class XWAMActionExpert(ActionExpert):
         out = {}
         for s, h in zip(sets, hidden):
             dec = self.action_decoder if s.meta["kind"] == "action" else self.state_decoder
-            out[s.meta["kind"]] = dec(h)
+            if dec is not None:
+                out[s.meta["kind"]] = dec(h)
         return out
