@@ -268,3 +268,30 @@ def test_aha_page_counts_the_episodes_a_frame_lag_changed(tmp_path):
         (out / name).write_text(json.dumps({**_eval({"reach-v3": sum(wins) / 3}, 50.0), "episodes": episodes(wins)}))
     page = importlib.import_module("aha_wam_results").render(root=tmp_path)
     assert _row(page, "episodes whose outcome the lag changed") == ["1 of 3", "-", "-"]
+
+
+def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_commands(tmp_path):
+    board = importlib.import_module("leaderboard")
+    out = tmp_path / "results" / "leaderboard"
+    out.mkdir(parents=True)
+    (out / "eval-fast-wam-ans.json").write_text(json.dumps(
+        {**_eval({"reach-v3": 0.5, "drawer-close-v3": 1.0}, 10.0), "command": "wamzoo eval runs/fast-wam-ans ..."}))
+    (out / "latency.json").write_text(json.dumps([_lat("fast-wam-ans", 30.0)]))
+    (tmp_path / "results" / "fast_wam").mkdir()
+    (tmp_path / "results" / "fast_wam" / "eval-fast-wam.json").write_text(
+        json.dumps(_eval({"reach-v3": 0.25, "drawer-close-v3": 0.75}, 9.0)))
+    _run_folder(tmp_path, "fast-wam-ans", [2.0, 1.0], "39.5\n", "2\n")
+    records = {r["row"]: r for r in board.board(tmp_path)}
+    assert records["fast-wam-ans"]["mean_success"] == 0.75 and records["fast-wam-ans"]["steps"] == 50
+    assert records["fast-wam-ans"]["latency_ms"] == 30.0 and records["fast-wam-ans"]["train_minutes"] == 39.5
+    assert records["fast-wam"]["from_page"] == "results/fast_wam/eval-fast-wam.json"
+    assert records["x-wam"]["mean_success"] is None  # another budget on its page: never borrowed
+    page = board.render(root=tmp_path)
+    assert _row(page, "`fast-wam-ans`")[:5] == ["mix", "Fast-WAM + X-WAM", "50%", "100%", "**75%**"]
+    assert _row(page, "`fast-wam` †")[4] == "**50%**" and "not run" in page
+    jobs = board.jobs(40)
+    trains = [j.argv for j in jobs if j.step == "train"]
+    assert ["wamzoo", "train", "harmo-wam-stage1", "trainer.max_minutes=20"] in trains
+    assert ["wamzoo", "train", "harmo-wam-on-fast-wam", "trainer.max_minutes=20"] in trains
+    assert sum(a[2] == "harmo-wam-stage1" for a in trains) == 1  # one stage 1 for every HarmoWAM row
+    assert board.jobs(40, ["bc"])[0].argv == ["wamzoo", "train", "bc", "trainer.max_minutes=40"]

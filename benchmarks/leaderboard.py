@@ -1,0 +1,197 @@
+"""Regenerate ``results/leaderboard.md`` and ``results/leaderboard.json``: every composition on one board.
+
+The four papers' default recipes, their ablations, the cross-paper mixes (``recipes/mixes``) and two
+baselines made from the same parts (``fast-wam-novideo``: no video co-training; ``bc``: no world
+model), each trained at the same CPU budget on Meta-World mw-easy (one thread, ``--minutes`` each,
+two trainings side by side on the 2-core machine) and evaluated on 20 layouts per task with seeds
+disjoint from training: per-task success, mean, per-chunk latency, parameters, steps, minutes.
+
+    python benchmarks/leaderboard.py                      # the page from the files below
+    python benchmarks/leaderboard.py --run --jobs 2       # train, evaluate and time everything first
+    python benchmarks/leaderboard.py --run train eval --rows fast-wam-ans bc   # some rows only
+
+Inputs (nothing typed in by hand; a missing one shows as "not run"):
+
+- ``results/leaderboard/eval-<row>.json``: ``wamzoo eval runs/<row> --suite mw-easy --episodes 20 --json ...``
+  (each file records the command that wrote it);
+- ``results/leaderboard/latency.json``: ``wamzoo bench latency <every row's recipe> --json ...`` (calls
+  interleaved; latency and size do not depend on the weights, so the recipes are timed untrained);
+- ``runs/<run>/metrics.csv``, ``train_minutes.txt``: the trainings (steps and minutes).
+
+Rows whose paper page already holds an evaluation of the same recipe at the same budget (Fast-WAM's and
+AHA-WAM's pages: 40 minutes, one core, two side by side) read it from there (``FROM_PAGES``) until their
+leaderboard file exists; the page says which. X-WAM's (30 minutes) and HarmoWAM's (12 + 15) pages were
+trained at other budgets and are not borrowed.
+
+HarmoWAM's rows train in two stages: the world model (stage 1, half the budget) then the gated experts on
+it (stage 2, the other half); ``harmo-wam-on-fast-wam`` takes the ``fast-wam`` row's run as its stage 1
+(the mix's point), so only its stage 2 counts against its budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
+
+SCRIPT = "benchmarks/leaderboard.py"
+OUT = "results/leaderboard"
+BUDGET = 40.0  # minutes of one core per row (the Fast-WAM and AHA-WAM recipes' own budget)
+EPISODES = 20
+STEPS = ("train", "eval", "latency")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str      # the recipe evaluated (its run folder is runs/<name>)
+    group: str     # paper, ablation, mix, baseline
+    paper: str     # where its parts come from
+    stage1: str | None = None  # a recipe trained first (HarmoWAM); None: one stage
+
+
+ROWS = [
+    Row("fast-wam", "paper", "Fast-WAM"),
+    Row("x-wam", "paper", "X-WAM"),
+    Row("aha-wam", "paper", "AHA-WAM"),
+    Row("harmo-wam", "paper", "HarmoWAM", stage1="harmo-wam-stage1"),
+    Row("fast-wam-joint", "ablation", "Fast-WAM"),
+    Row("fast-wam-idm", "ablation", "Fast-WAM"),
+    Row("x-wam-decoupled", "ablation", "X-WAM"),
+    Row("x-wam-sync", "ablation", "X-WAM"),
+    Row("aha-wam-no-ovcr", "ablation", "AHA-WAM"),
+    Row("aha-wam-no-offset", "ablation", "AHA-WAM"),
+    Row("harmo-wam-average", "ablation", "HarmoWAM", stage1="harmo-wam-stage1"),
+    Row("harmo-wam-predictive", "ablation", "HarmoWAM", stage1="harmo-wam-stage1"),
+    Row("harmo-wam-reactive", "ablation", "HarmoWAM", stage1="harmo-wam-stage1"),
+    Row("fast-wam-ans", "mix", "Fast-WAM + X-WAM"),
+    Row("fast-wam-depth", "mix", "X-WAM + Fast-WAM"),
+    Row("x-wam-action-dit", "mix", "X-WAM + Fast-WAM"),
+    Row("harmo-wam-on-fast-wam", "mix", "HarmoWAM + Fast-WAM", stage1="fast-wam"),
+    Row("fast-wam-novideo", "baseline", "no video co-training"),
+    Row("bc", "baseline", "no world model"),
+]
+
+
+#: Evaluations of the same recipes at the same budget on the papers' pages.
+FROM_PAGES = {**{r: f"results/fast_wam/eval-{r}.json" for r in ("fast-wam", "fast-wam-joint", "fast-wam-idm",
+                                                                  "fast-wam-novideo")},
+              **{r: f"results/aha_wam/eval-{r}.json" for r in ("aha-wam", "aha-wam-no-ovcr", "aha-wam-no-offset")}}
+
+
+def _eval(root: Path, row: str) -> tuple[dict | None, str | None]:
+    """The row's evaluation and, when borrowed from a paper page, that file."""
+    own = report.load(root / OUT / f"eval-{row}.json")
+    if own is not None or row not in FROM_PAGES:
+        return own, None
+    return report.load(root / FROM_PAGES[row]), FROM_PAGES[row]
+
+
+def _rows(names: list[str] | None) -> list[Row]:
+    if not names:
+        return ROWS
+    known = {r.name: r for r in ROWS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown rows {unknown}; rows: {', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.Job]:
+    """Trainings (stage 1s first, each once), evaluations, then one interleaved latency run."""
+    budget = BUDGET if minutes is None else minutes
+    rows, out, trained = _rows(names), [], set()
+    for row in rows:
+        two_stage = row.stage1 is not None and row.stage1 not in {r.name for r in ROWS}
+        if row.stage1 and row.stage1 not in trained and two_stage:
+            out.append(report.train_job(row.stage1, budget / 2))
+            trained.add(row.stage1)
+        out.append(report.train_job(row.name, budget / 2 if row.stage1 else budget))
+    out += [report.eval_job(f"runs/{r.name}", ["--suite", "mw-easy"], EPISODES, f"{OUT}/eval-{r.name}.json")
+            for r in rows]
+    # latency does not depend on the weights: every row's recipe is timed (untrained), runs or not
+    bench = ["wamzoo", "bench", "latency", *[r.name for r in rows], "--repeats", "20"]
+    out.append(report.Job("latency", bench + ["--json", f"{OUT}/latency.json"]))
+    return out
+
+
+def _steps_and_minutes(run: Path) -> tuple[int | None, float | None]:
+    steps = None
+    metrics = run / "metrics.csv"
+    if metrics.exists():
+        lines = [line.split(",") for line in metrics.read_text().splitlines()]
+        col = lines[0].index("step") if lines and "step" in lines[0] else None
+        values = [int(float(r[col])) for r in lines[1:] if col is not None and len(r) > col and r[col]]
+        steps = max(values) + 1 if values else None
+    minutes = run / "train_minutes.txt"
+    return steps, (float(minutes.read_text()) if minutes.exists() else None)
+
+
+def board(root: Path = report.ROOT) -> list[dict]:
+    """One record per row from the result files (``None`` fields where not run)."""
+    lat = report.latency_by_target(report.load(root / OUT / "latency.json"))
+    records = []
+    for row in ROWS:
+        e, borrowed = _eval(root, row.name)
+        steps, minutes = _steps_and_minutes(root / "runs" / row.name)
+        latency = lat.get(row.name, {})
+        records.append({
+            "row": row.name, "group": row.group, "parts": row.paper, "stage1": row.stage1,
+            "success": {t: v["success_rate"] for t, v in e["tasks"].items()} if e else None,
+            "mean_success": e["mean_success_rate"] if e else None,
+            "latency_ms": latency.get("median_ms"), "params_m": latency.get("params_m"),
+            "steps": steps, "train_minutes": minutes, "eval_command": e.get("command") if e else None,
+            "from_page": borrowed,
+            "seeds": [e["seeds"][0], e["seeds"][-1]] if e else None})
+    return records
+
+
+def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
+    budget = BUDGET if minutes is None else minutes
+    records = board(root)
+    tasks = next((list(r["success"]) for r in records if r["success"]), [])
+    lines = report.header("Leaderboard: every composition on Meta-World mw-easy at one CPU budget", SCRIPT,
+                          f"Each row trained for at most {budget:g} minutes on one core (two trainings side by side),"
+                          f" evaluated on {EPISODES} layouts per task with seeds disjoint from training.")
+    short = [t.removesuffix("-v3") for t in tasks]
+    rows = []
+    for r in records:
+        s = r["success"]
+        rows.append([f"`{r['row']}`" + (" †" if r["from_page"] else ""), r["group"], r["parts"], *[report.pct(s[t]) if s else report.NOT_RUN
+                                                               for t in tasks],
+                     f"**{report.pct(r['mean_success'])}**", report.num(r["latency_ms"], ".1f"),
+                     report.num(r["params_m"], ".2f"), report.num(r["steps"], "d"),
+                     report.num(r["train_minutes"], ".0f")])
+    lines += report.table(["row", "group", "parts", *short, "mean", "ms / chunk", "params (M)", "steps", "minutes"],
+                          rows, "lll" + "r" * (len(tasks) + 5))
+    lines += ["", "ms / chunk: median of `wamzoo bench latency` over every row's recipe, calls interleaved, one thread."
+              " Steps and minutes: the run's `metrics.csv` and wall time. A HarmoWAM row's minutes are its stage 2's;"
+              " its stage 1 trained for the other half of the budget (`harmo-wam-on-fast-wam`: the `fast-wam` row).",
+              "† evaluation read from the paper's page (same recipe, same budget, same layouts; its training run is"
+              " not on this machine, so steps and minutes show as '-').", ""]
+    lines += report.commands_section(jobs(minutes), SCRIPT, 2)
+    lines += ["Evaluation commands as recorded in each result file:", ""]
+    lines += [f"- `{r['row']}`: `{r['eval_command']}`" for r in records if r["eval_command"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", nargs="*", choices=STEPS, default=None, help="run these steps first (no value: all)")
+    p.add_argument("--rows", nargs="*", default=None, help="only these rows (default: all)")
+    p.add_argument("--minutes", type=float, default=None, help=f"budget per row (default {BUDGET:g})")
+    p.add_argument("--jobs", type=int, default=1, help="train this many runs at a time (default 1)")
+    args = p.parse_args(argv)
+    if args.run is not None:
+        report.run_steps(jobs(args.minutes, args.rows), args.run or STEPS, n=args.jobs)
+    report.write_page(render(args.minutes), report.ROOT / "results" / "leaderboard.md")
+    (report.ROOT / "results" / "leaderboard.json").write_text(json.dumps(board(), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
