@@ -39,7 +39,7 @@ def test_unneeded_stream_is_skipped_and_outputs_unchanged(monkeypatch):
         return real(x, *a, **k)
 
     monkeypatch.setattr(policy.world_model.dit.blocks[0], "attention_inputs", spy)
-    streams["video"].needed = False
+    cond.loss_weights = {"video": 0.0}
     part = policy.coupling(policy.world_model, policy.action_expert, streams, cond)
     assert set(part) == {"action"}
     per_frame = streams["video"].x.shape[-1] * streams["video"].x.shape[-2] // 4  # 2x2 DiT patches

@@ -139,7 +139,7 @@ class MoTCoupling(Coupling):
 
     def forward(self, world_model, action_expert, streams, cond):
         sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
-        wanted = {k for k, s in streams.items() if (s.denoised or s.readout) and s.needed}
+        wanted = {k for k, s in streams.items() if (s.denoised or s.readout) and cond.needs(k)}
         run = needed_tokens(self.dependencies(sets, mask), self.seed_tokens(groups, wanted, mask.device))
         return self.run_tokens(world_model, action_expert, sets, n_world, mask, num_layers, run, wanted, streams)
 

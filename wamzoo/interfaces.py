@@ -50,9 +50,6 @@ class Stream:
     noise: Tensor | None = None
     #: ``False`` for streams that only condition (never denoised, no loss).
     denoised: bool = True
-    #: ``False`` when this pass needs no velocity for the stream (e.g. its loss weight is 0); a
-    #: coupling may then skip every token that no needed token attends to.
-    needed: bool = True
     #: ``True`` for a stream a head predicts although it is not denoised (a regression readout, e.g.
     #: X-WAM's depth): no flow-matching loss (its component's ``extra_losses`` scores it), and at
     #: inference it is predicted only on request (``WAMPolicy.predict(readouts=True)``).
@@ -93,7 +90,8 @@ class Conditioning:
     _typed: dict[type, Any] = field(default_factory=dict, repr=False)
 
     def needs(self, loss: str) -> bool:
-        """False when ``loss`` weighs 0 in this pass: a component may then skip computing it."""
+        """False when ``loss`` (a stream's name or an extra loss) weighs 0 in this pass: a component may then
+        skip computing it, and a coupling every token that no needed token attends to."""
         return self.loss_weights.get(loss, 1.0) != 0
 
     def put(self, value: Any) -> None:

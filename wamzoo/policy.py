@@ -148,9 +148,6 @@ class WAMPolicy(nn.Module):
                 s.noise = torch.randn(s.x.shape, generator=generator, device=s.x.device if generator is None
                                       else "cpu").to(s.x)
                 s.x = interpolate(s.x0, s.noise, s.t)
-                s.needed = self.loss_weights.get(name, 1.0) != 0
-            elif s.readout:
-                s.needed = self.loss_weights.get(name, 1.0) != 0
         outputs = self.coupling(self.world_model, self.action_expert, streams, cond)
         losses: dict[str, Tensor] = {}
         for name, pred in outputs.items():
@@ -168,13 +165,14 @@ class WAMPolicy(nn.Module):
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, obs: Batch, generator: torch.Generator | None = None, decode: bool = False,
-                readouts: bool = False, plan: list[Phase] | None = None) -> dict[str, Any]:
+                readouts: bool = False, plan: list[Phase] | None = None, cache: bool = True) -> dict[str, Any]:
         """Sample every stream the scheduler plans; returns ``action`` (robot units) and the streams.
 
         With ``decode`` and a generated ``video`` stream, ``frames`` holds the predicted future
         frames ``[B, T', V, 3, H, W]`` decoded by the codec. With ``readouts``, streams flagged
         ``readout`` (e.g. X-WAM's depth) are predicted at the last step and left in ``streams``.
-        ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one).
+        ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one);
+        ``cache=False`` samples by the coupling's uncached reference pass (same actions, slower).
         """
         laps = Laps()
         if obs.action is not None or obs.n_future:
@@ -187,7 +185,7 @@ class WAMPolicy(nn.Module):
         noise_streams(streams, generated, generator)
         laps.lap("encode")
         sample(self.coupling, self.world_model, self.action_expert, streams, cond, plan, self.scheduler.sampler,
-               reads, laps.lap)
+               reads, laps.lap, cache)
         self.coupling.finish(self.world_model, self.action_expert, streams, cond)
         action = self.normalizer.unnormalize("action", self.action_expert.actions(streams).float())
         out: dict[str, Any] = {"action": action, "streams": streams}

@@ -102,12 +102,12 @@ class AHAWAMCoupling(MoTCoupling):
             prefix = KVCache()
             with torch.no_grad():
                 run_layers([vset.select(kinds == 0)], mask, layers, record=prefix)
-        run = (kinds > 0) if video.needed else (kinds == 1)
+        run = (kinds > 0) if cond.needs("video") else (kinds == 1)
         record = KVCache()
         h = run_layers([vset.select(run)], mask, layers, cache=prefix, record=record,
                        grad_checkpoint=self.grad_checkpoint and self.training)[0]
         out = {}
-        if video.needed:
+        if cond.needs("video"):
             full = h.new_zeros(vset.x.shape)
             full[:, run] = h
             out = planner.head([vset], [full], streams)
@@ -121,7 +121,7 @@ class AHAWAMCoupling(MoTCoupling):
 
     def executor_pass(self, executor: Executor, streams, cond, keys: list, values: list) -> dict:
         """Every chunk of the window (teacher-forced and prior branches) against the planner context."""
-        wanted = {k for k in ("action", "action_prior") if k in streams and streams[k].needed}
+        wanted = {k for k in ("action", "action_prior") if k in streams and cond.needs(k)}
         if not wanted:
             return {}
         starts = cond.get(ChunkStarts)

@@ -98,7 +98,7 @@ def test_idm_conditioning_video_is_renoised_half_the_time():
     cond = (torch.arange(U) < 1)[None].expand(B, -1)
     video = Stream(x=x, cond=cond)
     c = conditioning_copy(video, train=True, noise_prob=0.5, generator=torch.Generator().manual_seed(0))
-    assert not c.denoised and not c.needed
+    assert not c.denoised and not c.readout
     noisy = c.t[:, 1] > 0
     assert 0.45 < noisy.float().mean().item() < 0.55
     assert torch.all(c.t[:, 0] == 0) and torch.equal(c.x[:, 0], x[:, 0])  # the current frame stays clean

@@ -37,8 +37,7 @@ def conditioning_copy(video: Stream, train: bool, noise_prob: float = 0.5, shift
         t = torch.where(noisy[:, None] & ~video.cond, t_c[:, None], t)
         eps = torch.randn(x.shape, generator=generator, device=dev).to(x)
         x = interpolate(x, eps, t)
-    return Stream(x=x, cond=video.cond.clone(), group=video.group, pad=video.pad, t=t, denoised=False,
-                  needed=False)
+    return Stream(x=x, cond=video.cond.clone(), group=video.group, pad=video.pad, t=t, denoised=False)
 
 
 def refresh_condition(streams: dict[str, Stream]) -> None:

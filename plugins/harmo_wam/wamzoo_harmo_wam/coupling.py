@@ -103,7 +103,7 @@ class HarmoCoupling(MoTCoupling):
     # -- training ---------------------------------------------------------------------------
     def forward(self, world_model, action_expert, streams, cond):
         video = streams["video"]
-        out = super().forward(world_model, action_expert, streams, cond) if video.denoised and video.needed else {}
+        out = super().forward(world_model, action_expert, streams, cond) if video.denoised and cond.needs("video") else {}
         if action_expert.wants_imagination(streams, cond):
             x = video.x0 if video.x0 is not None else video.x
             if self.train_frames == "predicted":
@@ -111,7 +111,7 @@ class HarmoCoupling(MoTCoupling):
                             self.train_shift)
             imagination = self.imagination(world_model, video, x, cond)
             cond.put(imagination)
-            if action_expert.uses("predictive") and streams["action"].needed:
+            if action_expert.uses("predictive") and cond.needs("action"):
                 out["action"] = action_expert.predictive_velocity(streams["action"], imagination, cond)
         return out
 

@@ -80,7 +80,7 @@ class HarmoActionExpert(ActionExpert):
 
     def wants_imagination(self, streams: Mapping[str, Stream], cond: Conditioning) -> bool:
         """Whether this training pass needs the world model's latent (some used part has a loss)."""
-        return ((self.uses("predictive") and streams["action"].needed) or
+        return ((self.uses("predictive") and cond.needs("action")) or
                 (self.uses("reactive") and cond.needs("react")) or (self.uses("gate") and cond.needs("gate")))
 
     # -- streams ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_main_branch_is_bit_identical_with_and_without_the_depth_branch(x_wam, r
     streams, cond = _streams(policy, batch)
     args = (policy.world_model, policy.action_expert)
     with_depth = policy.coupling(*args, streams, cond)
-    streams["depth"].needed = False
+    cond.loss_weights = {"depth": 0.0}
     without = policy.coupling(*args, streams, cond)
     assert set(with_depth) == {"video", "action", "state", "depth"} and set(without) == {"video", "action", "state"}
     for k in without:
