@@ -82,3 +82,33 @@ def test_list_compatible_is_plain_when_piped():
 def test_recipe_errors_stay_recipe_errors():
     with pytest.raises(RecipeError):
         compose("tiny-mot", ["policy.coupling.name=no-such-coupling"])
+
+
+def test_contributings_worked_example_runs_in_a_policy():
+    """CONTRIBUTING.md's action expert without a transformer, run as written inside a policy."""
+    import re
+    from pathlib import Path
+
+    import torch
+    from torch import nn
+
+    from wamzoo.interfaces import ActionExpert, Stream
+    from wamzoo.nn.masks import TokenGroup
+    from wamzoo.nn.mot import TokenSet
+    from wamzoo.nn.rope import rope_angles_1d
+    from wamzoo.policy import WAMPolicy
+    from wamzoo.testing import tiny_policy
+
+    text = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text()
+    code = re.search(r"```python\n(class StepTokens.*?)```", text, re.S).group(1)
+    scope = dict(ActionExpert=ActionExpert, Stream=Stream, TokenGroup=TokenGroup, TokenSet=TokenSet, nn=nn,
+                 torch=torch, caps=caps, rope_angles_1d=rope_angles_1d)
+    exec(code, scope)  # noqa: S102 - the documentation's own example
+    base, batch = tiny_policy("tiny-mot")
+    expert = scope["StepTokens"](action_dim=4, horizon=8, dim=base.world_model.dit.dim)
+    policy = WAMPolicy(base.world_model, expert, base.coupling, base.scheduler, base.codec, base.context,
+                       base.normalizer, base.loss_weights, base.info)
+    loss, logs = policy.compute_loss(batch)
+    loss.backward()
+    assert expert.inp.weight.grad is not None and "loss/action" in logs
+    assert policy.predict_action(batch.observation()).shape == (8, 8, 4)
