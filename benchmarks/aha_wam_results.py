@@ -46,7 +46,7 @@ def export_history_sampler() -> None:
     policy = load_policy(str(report.ROOT / "runs" / "aha-wam"))
     for cfg in (policy.config["policy"], (policy.config.get("recipe") or {}).get("policy", {})):
         cfg["action_expert"]["infer_branch"] = "history"
-    policy.save_pretrained(report.ROOT / "runs" / "aha-wam-history", name="aha-wam-history")
+    policy.save_pretrained(report.ROOT / "runs" / "aha-wam-history", name="aha-wam-history", force=True)
 
 
 def jobs(minutes: float | None = None) -> list[report.Job]:

@@ -91,7 +91,7 @@ def derive(run: str, combine: str, out: str) -> Path:
     if policy.config.get("recipe"):
         policy.config["recipe"] = {**policy.config["recipe"], "name": f"{policy.config['recipe']['name']}@{combine}"}
     policy.action_expert.combine = combine
-    return policy.save_pretrained(report.ROOT / out)
+    return policy.save_pretrained(report.ROOT / out, force=True)
 
 
 # -- gate accuracy on held-out demonstrations -----------------------------------------------------

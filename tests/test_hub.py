@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover
     import httpx
 from wamzoo.errors import LoadError
 from wamzoo.hookspecs import hookimpl
-from wamzoo.hub import Pretrained, load_upstream_pickle
+from wamzoo.hub import Pretrained, load_weights_only
 from wamzoo.plugins import reset, use_plugins
 from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose
@@ -207,15 +207,15 @@ class NotWeights:
 def test_upstream_pickles_are_weights_only(tmp_path):
     good = tmp_path / "good.pt"
     torch.save({"w": torch.ones(2)}, good)
-    assert torch.equal(load_upstream_pickle(good)["w"], torch.ones(2))
+    assert torch.equal(load_weights_only(good)["w"], torch.ones(2))
     bad = tmp_path / "bad.pt"
     with open(bad, "wb") as f:
         pickle.dump({"w": NotWeights()}, f)
     with pytest.raises(LoadError, match="not a weights-only pickle"):
-        load_upstream_pickle(bad)
+        load_weights_only(bad)
     (tmp_path / "trunc.pt").write_bytes(good.read_bytes()[:20])
     with pytest.raises(LoadError, match="cannot be read"):
-        load_upstream_pickle(tmp_path / "trunc.pt")
+        load_weights_only(tmp_path / "trunc.pt")
 
 
 def embedded_names() -> list[str]:

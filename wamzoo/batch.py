@@ -124,6 +124,31 @@ class Batch:
                 raise BatchError(f"extras[{name!r}] must be batch-first with B={B}, got {_shape(value)}")
         return self
 
+    def check_fits(self, info: Any, resizes: bool = False) -> "Batch":
+        """Check an observation against the ``DataInfo`` a policy was built for (``None``: shapes unchecked):
+        its views and, unless the policy ``resizes`` frames itself (its codec says so), their size; the
+        width of ``state``; finite values in ``rgb`` and ``state``."""
+        self.validate()
+        _, _, V, _, H, W = self.rgb.shape
+        want = None if info is None else (info.num_views,) if resizes else (info.num_views, info.height, info.width)
+        if want is not None and (V, H, W)[: len(want)] != want:
+            cams = f" ({', '.join(info.cameras)})" if info.cameras else ""
+            size = "H, W" if resizes else f"{info.height}, {info.width}"
+            raise BatchError(f"rgb must be [B, T, {info.num_views}, 3, {size}] for this policy, got {_shape(self.rgb)};"
+                             f" give it its {info.num_views} view(s){cams}"
+                             + ("" if resizes else f" at {info.height}x{info.width} pixels"))
+        if want is not None and self.state is not None and self.state.shape[1] != info.state_dim:
+            raise BatchError(f"state must be [B, {info.state_dim}] for this policy, got {_shape(self.state)}; give"
+                             f" the {info.state_dim} proprioception values it was trained on")
+        for name in ("rgb", "state"):
+            value = getattr(self, name)
+            bad = None if value is None or not value.is_floating_point() else (~torch.isfinite(value)).nonzero()
+            if bad is not None and len(bad):
+                index = bad[0].tolist()
+                raise BatchError(f"{name} holds {value[tuple(index)].item()} at index {index}; the policy needs finite"
+                                 " values: fill or drop that observation before calling it")
+        return self
+
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Batch":

@@ -5,10 +5,11 @@
     wamzoo recipe show RECIPE [key=value ...]
     wamzoo train RECIPE [key=value ...] [--out DIR]
     wamzoo data metaworld --suite mw-easy --episodes N --out DIR
+    wamzoo data stats DIR [--force]
     wamzoo eval POLICY_OR_CHECKPOINT --suite mw-easy --episodes N --seed S [--json F] [--video DIR]
     wamzoo bench latency TARGET... [--steps N] [--json F]
     wamzoo bench train TARGET [--json F]
-    wamzoo export RUN OUT [--name N] [--results JSON]
+    wamzoo export RUN OUT [--name N] [--results JSON] [--force]
     wamzoo push RUN ORG/REPO [--results JSON]
     wamzoo pull NAME
     wamzoo new-plugin NAME [--dir DIR]
@@ -158,6 +159,13 @@ def cmd_data(args) -> int:
     return generate_from_args(args)
 
 
+def cmd_data_stats(args) -> int:
+    from wamzoo.data.lerobot import recompute_stats
+
+    console.print(f"[green]wrote[/] {recompute_stats(args.root, force=args.force)}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from wamzoo.evaluate import evaluate_from_args
 
@@ -189,7 +197,8 @@ def cmd_export(args) -> int:
     from wamzoo import load
 
     policy = load(args.source)
-    folder = policy.save_pretrained(args.out, name=args.name, results=_results(args.results), dtype=args.dtype)
+    folder = policy.save_pretrained(args.out, name=args.name, results=_results(args.results), dtype=args.dtype,
+                                    force=args.force)
     console.print(f"[green]saved[/] {folder} (config.json, model.safetensors, stats.json, README.md)")
     return 0
 
@@ -273,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     mw.add_argument("--size", type=int, default=None, help="camera resolution in pixels, square (default 64)")
     mw.add_argument("--cameras", default=None, help="comma-separated camera names (default oblique,top)")
     mw.set_defaults(fn=cmd_data)
+    st = ds.add_parser("stats", help="recompute a dataset's normalisation statistics (meta/stats.json)")
+    st.add_argument("root", help="dataset folder (LeRobot v3)")
+    st.add_argument("--force", action="store_true", help="replace an existing meta/stats.json")
+    st.set_defaults(fn=cmd_data_stats)
 
     s = sub.add_parser("eval", help="closed-loop evaluation on the Meta-World benchmark")
     s.add_argument("target", nargs="?", default=None, help="checkpoint, run folder, saved folder or pretrained name")
@@ -309,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--results", default=None, help="evaluator JSON (wamzoo eval --json) for the card")
     s.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
                    help="store the parameters at this precision (half the size for float16)")
+    s.add_argument("--force", action="store_true", help="replace the export in a folder that is not empty")
     s.set_defaults(fn=cmd_export)
 
     s = sub.add_parser("push", help="upload a policy to the Hugging Face Hub")
@@ -333,11 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from wamzoo.errors import WamzooError
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and not any(e.startswith("-") for e in extra):
+        args.overrides += extra  # key=value overrides may follow options
+    elif extra:
+        parser.parse_args(argv)  # reports the unrecognised arguments
+    from wamzoo.errors import Interrupted, WamzooError
 
     try:
         return int(args.fn(args) or 0)
+    except Interrupted as exc:
+        console.print(escape(str(exc)), highlight=False, soft_wrap=True)
+        return 130
     except (WamzooError, FileNotFoundError, FileExistsError) as exc:
         console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False)
         return 2

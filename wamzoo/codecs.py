@@ -102,7 +102,8 @@ class WanVAECodec(Codec):
             weights; tiny configs are used by tests).
         revision: revision pin for ``pretrained``.
         layout: encode all cameras as one canvas (:func:`compose_views`); latents then have one view.
-        canvas: ``(height, width)`` of that canvas.
+        canvas: ``(height, width)`` of that canvas; each camera is resized into it, so frames of any size
+            are accepted (:attr:`resizes`).
         per_frame: encode and decode each frame as its own 1-frame clip: one latent per frame,
             ``temporal_factor`` 1.
     """
@@ -115,6 +116,7 @@ class WanVAECodec(Codec):
         if layout is not None and layout not in LAYOUTS:
             raise ValueError(f"unknown camera layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
         self.layout, self.canvas = layout, None if canvas is None else tuple(int(c) for c in canvas)
+        self.resizes = layout is not None and canvas is not None
         from diffusers import AutoencoderKLWan
 
         if (pretrained is None) == (config is None):

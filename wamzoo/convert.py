@@ -29,7 +29,7 @@ A converter turns the files of an upstream release into a :class:`~wamzoo.policy
 statistics the :class:`~wamzoo.normalize.Normalizer` stores (those a mode does not use, if the
 upstream release lacks them, are stored as NaN, so a policy can never silently use invented
 values). :func:`read_json` and :func:`read_safetensors` read upstream files with clear errors
-(pickles: :func:`wamzoo.hub.load_upstream_pickle`, weights-only).
+(pickles: :func:`wamzoo.hub.load_weights_only`, weights-only).
 
 Formats several plugins meet are here too: Wan2.2 / DiffSynth weight names (:data:`WAN_BLOCK`,
 :data:`WAN_EMBED`, :meth:`StateMap.wan_blocks`), the checkpoint payload and statistics file of the
@@ -356,9 +356,9 @@ def read_mot_payload(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     ``mot.mixtures.video.blocks.0.self_attn.q.weight``; any other entry is kept under its own name so
     that it is reported as not consumed unless a rule takes it), the metadata (``step``,
     ``torch_dtype``) and the dropped entries (the optimizer state)."""
-    from wamzoo.hub import load_upstream_pickle
+    from wamzoo.hub import load_weights_only
 
-    payload = load_upstream_pickle(path)
+    payload = load_weights_only(path)
     name = Path(path).name
     if not isinstance(payload, Mapping) or "mot" not in payload:
         raise LoadError(f"{name}: expected the dict written by save_checkpoint with a 'mot' entry, got"

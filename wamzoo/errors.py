@@ -23,3 +23,27 @@ class LoadError(WamzooError, RuntimeError):
 
 class RegistryError(WamzooError):
     """Base class of registry errors."""
+
+
+class DataError(WamzooError, ValueError):
+    """A dataset, episode or statistics file that cannot be used; the message names it and how to remake it."""
+
+
+class StatsError(DataError):
+    """Normalisation statistics missing for a quantity the policy normalises (``detail`` says which)."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
+
+
+class OutputError(WamzooError):
+    """An output that cannot be written, or whose writing would lose files; the message names the path and the fix."""
+
+
+class UsageError(WamzooError, ValueError):
+    """An argument outside its range; the message names the argument and what it accepts."""
+
+
+class Interrupted(WamzooError):
+    """Stopped by Ctrl-C; the message says what was kept and how to resume."""

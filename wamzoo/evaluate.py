@@ -26,6 +26,7 @@ views, and below them the policy's predicted frames when it predicts video.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import deque
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 from wamzoo.batch import Batch
-from wamzoo.errors import WamzooError
+from wamzoo.errors import OutputError, UsageError, WamzooError
 from wamzoo.loading import load_policy
 from wamzoo.recipes import EvalSpec
 
@@ -248,7 +249,8 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
 
     from wamzoo.envs.metaworld import EVAL_SEEDS, check_seeds, suite_tasks
 
-    names = suite_tasks(suite, tasks)
+    if episodes < 1:
+        raise UsageError(f"episodes per task (--episodes) must be 1 or more, got {episodes}")
     seed = EVAL_SEEDS.start if seed is None else seed
     seeds = list(range(seed, seed + episodes))
     check_seeds(seeds, "eval")
@@ -257,12 +259,9 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
         reference, agent = policy, _make_agent(policy, replan or 8, frame_lag)
     else:
         agent = PolicyAgent(policy, replan or 8, label=reference or "policy", frame_lag=frame_lag)
+    names = suite_tasks(suite, tasks, known=agent.policy.tasks if isinstance(agent, PolicyAgent) else None)
     if isinstance(agent, PolicyAgent):
         _check_disjoint(agent.info.seed_range, seeds)
-        unknown = [t for t in names if t not in agent.policy.tasks]
-        if unknown:
-            raise WamzooError(f"the policy was not trained on {unknown} (it knows {agent.policy.tasks});"
-                              " choose its tasks with --tasks")
     jobs = [(t, s) for t in names for s in seeds]
     results: list[EpisodeResult] = []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -354,10 +353,27 @@ def print_report(rep: dict, console) -> None:
             console.print(f"{name} timings: " + ", ".join(f"{k} {v:.1f}" for k, v in t["timing"].items()))
 
 
+def _check_writable(path: Path, option: str, folder: bool) -> None:
+    """Refuse, before any episode, an output the evaluation could not write at its end."""
+    kind = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        raise OutputError(f"{option} {path} is a {'file' if folder else 'folder'}; give a {kind} path")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() and existing != path:
+        raise OutputError(f"{option} {path} cannot be written: {existing} is a file, not a folder; give a writable"
+                          f" {kind} path")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"{option} {path} cannot be written: {existing} is not writable; give a writable {kind}"
+                          " path")
+
+
 def evaluate_from_args(args) -> int:
     """``wamzoo eval``: defaults from the policy's recipe ``eval`` section, then the command line."""
     from rich.console import Console
 
+    for path, option, folder in ((args.json, "--json", False), (args.video, "--video", True)):
+        if path:
+            _check_writable(Path(path), option, folder)
     ref = args.target or args.policy
     if ref is None:
         raise WamzooError("name what to evaluate: a checkpoint / run folder / saved policy, or --policy scripted")

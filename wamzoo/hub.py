@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from wamzoo.cards import render_card
 from wamzoo.data.info import DataInfo
-from wamzoo.errors import LoadError
+from wamzoo.errors import LoadError, OutputError, StatsError
 from wamzoo.plugins import get_plugins
 from wamzoo.registry import NATIVE_FILES, Pretrained
 
@@ -42,13 +44,16 @@ Builder = Callable[[Mapping[str, Any], DataInfo], "nn.Module"]
 
 # -- native format ---------------------------------------------------------------------------
 def save_pretrained(policy: nn.Module, folder: str | os.PathLike, name: str | None = None,
-                    results: dict[str, Any] | None = None, dtype: str | None = None) -> Path:
+                    results: dict[str, Any] | None = None, dtype: str | None = None, force: bool = False) -> Path:
     """Write ``policy`` (a :class:`~wamzoo.policy.WAMPolicy`) in the native format with its model card;
     returns the folder.
 
     ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card. ``dtype``
     (``float16``/``bfloat16``) stores the parameters at half size; loading casts them back to the
-    policy's dtype (buffers keep theirs).
+    policy's dtype (buffers keep theirs). A folder that is not empty is refused unless ``force``, which
+    replaces the export there: its files are rewritten, a ``results.json`` this export lacks is removed,
+    other files are left alone. The files are written to a temporary folder first, so a failure changes
+    nothing.
     """
     import torch
     from safetensors.torch import save_file
@@ -56,20 +61,36 @@ def save_pretrained(policy: nn.Module, folder: str | os.PathLike, name: str | No
     if dtype not in (None, "float32", "float16", "bfloat16"):
         raise ValueError(f"dtype {dtype!r}: choose float32, float16 or bfloat16")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {"wamzoo_schema": SCHEMA_VERSION, "policy": policy.config.get("policy"),
-              "data": policy.info.to_dict() if policy.info else policy.config.get("data"),
-              "recipe": policy.config.get("recipe")}
-    (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
-    state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
-    if dtype is not None:
-        params = {k for k, _ in policy.named_parameters()}
-        state = {k: v.to(getattr(torch, dtype)) if k in params else v for k, v in state.items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "wamzoo_schema": str(SCHEMA_VERSION)})
-    (folder / STATS).write_text(json.dumps(policy.normalizer.stats(), indent=2))
-    (folder / CARD).write_text(render_card(policy, name or folder.name, results, dtype=dtype))
-    if results is not None:
-        (folder / "results.json").write_text(json.dumps(results, indent=2))
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file; export into a folder")
+    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if present and not force:
+        raise OutputError(f"{folder} is not empty ({', '.join(present[:4])}{', ...' if len(present) > 4 else ''});"
+                          " export into a new folder, or pass --force (force=True) to replace the export there")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        config = {"wamzoo_schema": SCHEMA_VERSION, "policy": policy.config.get("policy"),
+                  "data": policy.info.to_dict() if policy.info else policy.config.get("data"),
+                  "recipe": policy.config.get("recipe")}
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
+        state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
+        if dtype is not None:
+            params = {k for k, _ in policy.named_parameters()}
+            state = {k: v.to(getattr(torch, dtype)) if k in params else v for k, v in state.items()}
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "wamzoo_schema": str(SCHEMA_VERSION)})
+        (tmp / STATS).write_text(json.dumps(policy.normalizer.stats(), indent=2))
+        (tmp / CARD).write_text(render_card(policy, name or folder.name, results, dtype=dtype))
+        if results is not None:
+            (tmp / "results.json").write_text(json.dumps(results, indent=2))
+        folder.mkdir(exist_ok=True)
+        for f in (CONFIG, WEIGHTS, STATS, CARD, "results.json"):
+            if (tmp / f).is_file():
+                os.replace(tmp / f, folder / f)
+            else:
+                (folder / f).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -87,19 +108,29 @@ def push_to_hub(policy: nn.Module, repo_id: str, results: dict[str, Any] | None 
         return api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message)
 
 
-def load_upstream_pickle(path: str | os.PathLike) -> Any:
-    """Read a released ``.pt``/``.ckpt`` with ``torch.load(weights_only=True)`` only."""
+def load_weights_only(path: str | os.PathLike) -> Any:
+    """A ``.ckpt``/``.pt`` file read with ``torch.load(weights_only=True)``: every checkpoint wamzoo reads
+    (training runs, ``trainer.init_from``, released checkpoints) goes through here, and a pickle that
+    would run code when loaded is refused, never loaded another way."""
     import pickle
+    import re
+    import warnings
 
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it reads anyway
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise LoadError(f"{path} is not a weights-only pickle (it would execute code when loaded: "
-                        f"{str(exc).splitlines()[0][:200]}); wamzoo only reads weights-only checkpoints") from None
+        name = re.search(r"GLOBAL (\S+) was not an allowed", str(exc))
+        what = f"it would import {name[1]}" if name else "it holds more than tensors and plain values"
+        msg = (f"{path} is not a weights-only pickle ({what}, which can run any code); wamzoo reads only"
+               " weights-only checkpoints: use one written by `wamzoo train` or `torch.save` of tensors")
     except (RuntimeError, EOFError, OSError) as exc:
-        raise LoadError(f"{path} cannot be read as a torch checkpoint ({exc}); re-download it") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        msg = f"{path} cannot be read as a torch checkpoint ({reason}); it is truncated or corrupt: re-create it"
+    raise LoadError(msg)
 
 
 def from_folder(folder: str | os.PathLike, build: Builder) -> nn.Module:
@@ -124,7 +155,11 @@ def from_folder(folder: str | os.PathLike, build: Builder) -> nn.Module:
         raise LoadError(f"{folder / CONFIG} uses schema {schema} but this wamzoo reads up to {SCHEMA_VERSION};"
                         " upgrade wamzoo (`pip install -U wamzoo`)")
     info = DataInfo.from_dict({**config["data"], "stats": stats})
-    policy = build(config["policy"], info)
+    try:
+        policy = build(config["policy"], info)
+    except StatsError as exc:
+        raise StatsError(f"{folder / STATS}: {exc.detail}; re-export the policy from its training run to rewrite it"
+                         f" (`wamzoo export RUN {folder} --force`)", exc.detail) from None
     policy.config["recipe"] = config.get("recipe")
     try:
         state = load_file(str(folder / WEIGHTS))

@@ -109,6 +109,9 @@ class Codec(nn.Module, ABC):
     latent_channels: int
     spatial_factor: int
     temporal_factor: int = 1
+    #: Whether :meth:`encode` resizes frames of any size itself (e.g. into a camera canvas); if not, a
+    #: policy refuses frames of another size than it was trained on.
+    resizes: bool = False
 
     @abstractmethod
     def encode(self, frames: Tensor) -> Tensor: ...

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from wamzoo import hub
+from wamzoo.errors import LoadError
 from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose, find_recipe
 
@@ -18,6 +19,11 @@ def load_policy(ref: str, **kwargs: Any) -> WAMPolicy:
     registered pretrained name.
     """
     path = Path(ref)
+    if path.is_dir() and not (path / "checkpoints" / "last.ckpt").is_file() and any(
+            (path / mark).exists() for mark in ("checkpoints", "hparams.yaml", "metrics.csv")):
+        raise LoadError(f"{path} is a training run with no checkpoint yet; `wamzoo train` writes"
+                        " checkpoints/last.ckpt every trainer.ckpt_every steps and when it stops: wait for it,"
+                        " or give a run that has one")
     if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
         path = path / "checkpoints" / "last.ckpt"
     if path.is_file() and path.suffix == ".ckpt":

@@ -11,10 +11,12 @@ saved with the weights and a loaded policy can never run "blind". Modes per key:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from wamzoo.errors import StatsError
 
 MODES = ("min_max", "quantile", "mean_std", "identity")
 STATS = ("min", "max", "mean", "std", "q01", "q99")
@@ -22,20 +24,29 @@ _EPS = 1e-6
 
 
 class Normalizer(nn.Module):
-    """Normalises ``state`` and ``action`` (and any other key given statistics)."""
+    """Normalises ``state`` and ``action`` (and any other key given statistics).
 
-    def __init__(self, stats: Mapping[str, Mapping[str, list[float]]], modes: Mapping[str, str] | None = None):
+    Every key of ``required`` (what the policy normalises) needs statistics unless its mode is
+    ``identity``: a missing one raises :class:`~wamzoo.errors.StatsError`, never leaves it unnormalised.
+    """
+
+    def __init__(self, stats: Mapping[str, Mapping[str, list[float]]], modes: Mapping[str, str] | None = None,
+                 required: Sequence[str] = ()):
         super().__init__()
         self.modes = dict(modes or {})
         for key, mode in self.modes.items():
             if mode not in MODES:
                 raise ValueError(f"normalisation mode {mode!r} for {key!r}; choose one of {', '.join(MODES)}")
+        absent = [k for k in required if k not in stats and self.modes.get(k, "min_max") != "identity"]
+        lacking = {k: [s for s in STATS if s not in stats[k]] for k in stats}
+        problems = ([f"no statistics for {', '.join(map(repr, absent))}"] if absent else []) + [
+            f"the statistics of {k!r} lack {', '.join(v)}" for k, v in lacking.items() if v]
+        if problems:
+            detail = "; ".join(problems)
+            raise StatsError(f"{detail} (stats.json must hold {', '.join(STATS)} of every quantity the policy"
+                             " normalises); recompute a dataset's with `wamzoo data stats DIR --force`", detail)
         self.keys = sorted(stats)
         for key in self.keys:
-            missing = [s for s in STATS if s not in stats[key]]
-            if missing:
-                raise ValueError(f"statistics for {key!r} lack {', '.join(missing)}; recompute them with"
-                                 " `wamzoo data stats DIR`")
             for stat in STATS:
                 self.register_buffer(f"{key}_{stat}", torch.as_tensor(stats[key][stat], dtype=torch.float32))
 

@@ -102,7 +102,8 @@ class WAMPolicy(nn.Module):
                 if key in params and key not in cfg:
                     cfg[key] = facts[key]
             parts[part] = reg.create(part, name, **cfg)
-        normalizer = Normalizer(info.stats or {}, policy.get("normalize"))
+        normalizer = Normalizer(info.stats or {}, policy.get("normalize"),  # without statistics: an untrained recipe
+                                required=[] if info.stats is None else ["action"] + ["state"] * bool(info.state_dim))
         return cls(codec=codec, context=context, normalizer=normalizer, loss_weights=policy.get("loss_weights"),
                    info=info, config={"policy": policy, "data": info.to_dict()}, **parts)
 
@@ -174,6 +175,7 @@ class WAMPolicy(nn.Module):
         ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one);
         ``cache=False`` samples by the coupling's uncached reference pass (same actions, slower).
         """
+        obs.check_fits(self.info, self.codec.resizes)
         laps = Laps()
         if obs.action is not None or obs.n_future:
             obs = obs.observation()
@@ -206,9 +208,10 @@ class WAMPolicy(nn.Module):
 
     # -- persistence ------------------------------------------------------------------------
     def save_pretrained(self, folder, name: str | None = None, results: Mapping[str, Any] | None = None,
-                        dtype: str | None = None):
-        """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``, card)."""
-        return hub.save_pretrained(self, folder, name, dict(results) if results else None, dtype)
+                        dtype: str | None = None, force: bool = False):
+        """Write the native format (``config.json``, ``model.safetensors``, ``stats.json``, card); a folder that
+        is not empty is refused unless ``force`` (see :func:`wamzoo.hub.save_pretrained`)."""
+        return hub.save_pretrained(self, folder, name, dict(results) if results else None, dtype, force)
 
     def push_to_hub(self, repo_id: str, results: Mapping[str, Any] | None = None, **kwargs: Any):
         """Upload to the Hugging Face Hub (see :func:`wamzoo.hub.push_to_hub`)."""

@@ -239,14 +239,30 @@ def compose(ref: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     notes: list[str] = []
     cfg = _load(path, (), notes)
     overrides = list(overrides)
+    bare = [o for o in overrides if "=" not in o]
+    if bare:
+        raise RecipeError(f"override {bare[0]!r} has no '='; write it as key=value, e.g. {bare[0]}=VALUE")
+    base = cfg
     if overrides:
         try:
             cfg = _merge(cfg, OmegaConf.from_dotlist(overrides), "command line", notes)
         except OmegaConfBaseException as exc:
             raise RecipeError(f"command-line overrides {overrides}: {exc}") from None
-    recipe = validate(cfg, source=str(path))
+    recipe = _validate(cfg, base, overrides, str(path))
     recipe.notes = notes
     return recipe
+
+
+def _validate(cfg: DictConfig, base: DictConfig, overrides: list[str], source: str) -> Recipe:
+    """:func:`validate` ``cfg`` (``base`` with ``overrides``); an error the overrides cause names them, not the file."""
+    try:
+        return validate(cfg, source)
+    except RecipeError as exc:
+        if not overrides:
+            raise
+        validate(base, source)  # the file alone fails: its own error names it
+        named = [o for o in overrides if o.partition("=")[0] in str(exc)] or overrides
+        return validate(cfg, "override " + " ".join(named))
 
 
 def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> Recipe:

@@ -3,12 +3,15 @@
 One :class:`WAMModule` wraps a :class:`~wamzoo.policy.WAMPolicy`; its hyper-parameters are the
 composed recipe and the data info (with statistics), so a checkpoint rebuilds its policy alone.
 Runs write ``RUN/checkpoints/{last,step=N}.ckpt``, CSV logs (``RUN/metrics.csv``) and
-TensorBoard logs (``RUN/tb``); a rerun resumes from ``last.ckpt``. ``trainer.strategy`` is passed
-to Lightning: ``ddp`` runs on CPUs with gloo, ``fsdp`` on GPUs.
+TensorBoard logs (``RUN/tb``); a rerun resumes from ``last.ckpt`` and appends to the logs. A run
+folder holding a run that this training would not continue (another configuration, logs without a
+checkpoint, ``trainer.resume=false``) is refused before anything is written. ``trainer.strategy`` is
+passed to Lightning: ``ddp`` runs on CPUs with gloo, ``fsdp`` on GPUs.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
@@ -16,7 +19,11 @@ from typing import Any, Mapping
 
 import lightning as L
 import torch
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from wamzoo.errors import OutputError
+from wamzoo.hub import load_weights_only
 from wamzoo.data.info import DataInfo
 from wamzoo.plugins import get_plugins
 from wamzoo.policy import WAMPolicy
@@ -72,7 +79,7 @@ def source_state(ref: str | os.PathLike) -> dict[str, torch.Tensor]:
     if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
         path = path / "checkpoints" / "last.ckpt"
     if path.is_file() and path.suffix == ".ckpt":
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = load_weights_only(path)["state_dict"]
         return {k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")}
     if path.is_dir() and (path / "model.safetensors").is_file():
         from safetensors.torch import load_file
@@ -114,6 +121,62 @@ class SaveLast(L.Callback):
         trainer.save_checkpoint(self.path)
 
 
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, appending to an existing ``metrics.csv`` (whose rows it would delete)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                self.metrics_keys = next(csv.reader(f), [])
+
+
+class CSVLogger(L.pytorch.loggers.CSVLogger):
+    """``RUN/metrics.csv``, which a resumed run extends."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+    return out
+
+
+def _identity(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """What a resumed run shares with its checkpoint: the policy, the frozen parameters, the data's facts."""
+    recipe, info = hparams.get("recipe") or {}, dict(hparams.get("info") or {})
+    info.pop("stats", None)
+    freeze = (recipe.get("trainer") or {}).get("freeze")
+    return _flat({"policy": recipe.get("policy") or {}, "trainer": {"freeze": freeze}, "info": info})
+
+
+def resume_point(run: Path, resume: bool, hparams: Mapping[str, Any]) -> Path | None:
+    """``run``'s ``last.ckpt`` if this training continues it, ``None`` for a new run; raises
+    :class:`OutputError`, before anything is written, if ``run`` holds a run it would not continue."""
+    last = run / "checkpoints" / "last.ckpt"
+    fresh = f"use another --out, or start fresh with `rm -r {run}`"
+    if not last.is_file():
+        if (run / "metrics.csv").is_file():
+            raise OutputError(f"{run} holds the logs of a run with no checkpoint to resume; {fresh}")
+        return None
+    if not resume:
+        raise OutputError(f"{run} holds a run and trainer.resume is false; {fresh}")
+    there, here = _identity(load_weights_only(last).get("hyper_parameters") or {}), _identity(hparams)
+    changed = [f"{k}: {there.get(k)} there, {here.get(k)} here" for k in sorted(set(there) | set(here))
+               if there.get(k) != here.get(k)]
+    if changed:
+        raise OutputError(f"{run} holds a run of another configuration ({'; '.join(changed[:3])}"
+                          f"{'; ...' if len(changed) > 3 else ''}); {fresh}")
+    return last
+
+
 def make_datamodule(recipe: Recipe):
     cfg = dict(recipe.data)
     name = cfg.pop("name")
@@ -131,21 +194,23 @@ def run_dir(recipe: Recipe, out_dir: str | os.PathLike | None = None) -> Path:
 
 
 def train(recipe: Recipe, out_dir: str | os.PathLike | None = None, callbacks: list | None = None) -> Path:
-    """Train ``recipe``; returns the run folder (resumes from its ``last.ckpt`` if present)."""
+    """Train ``recipe``; returns the run folder (resumes from its ``last.ckpt`` if present, see module doc)."""
     spec = recipe.trainer
     if spec.threads:
         torch.set_num_threads(spec.threads)
     L.seed_everything(spec.seed, workers=True, verbose=False)
     run = run_dir(recipe, out_dir)
     dm = make_datamodule(recipe)
-    module = WAMModule(recipe.to_dict(), dm.info().to_dict(with_stats=True))
+    hparams = {"recipe": recipe.to_dict(), "info": dm.info().to_dict(with_stats=True)}
+    resume = resume_point(run, spec.resume, hparams)
+    module = WAMModule(**hparams)
     ckpt_dir = run / "checkpoints"
     cbs = [L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="step={step}", auto_insert_metric_name=False,
                                                every_n_train_steps=spec.ckpt_every, save_top_k=-1, save_last=True),
            L.pytorch.callbacks.LearningRateMonitor(logging_interval="step"), SaveLast(ckpt_dir / "last.ckpt")]
     if spec.progress:
         cbs.append(L.pytorch.callbacks.RichProgressBar(leave=True))
-    loggers = [L.pytorch.loggers.CSVLogger(run, name="", version=""),
+    loggers = [CSVLogger(run, name="", version=""),
                L.pytorch.loggers.TensorBoardLogger(run, name="tb", version="", default_hp_metric=False)]
     strategy: Any = spec.strategy
     if strategy == "ddp" and spec.accelerator == "cpu":
@@ -156,14 +221,13 @@ def train(recipe: Recipe, out_dir: str | os.PathLike | None = None, callbacks: l
                         log_every_n_steps=spec.log_every, default_root_dir=run, callbacks=cbs + list(callbacks or []),
                         logger=loggers, enable_progress_bar=spec.progress, enable_model_summary=False,
                         use_distributed_sampler=True)
-    last = ckpt_dir / "last.ckpt"
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if spec.resume and last.exists() else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume, weights_only=True)
     return run
 
 
 def load_checkpoint(path: str | os.PathLike) -> WAMPolicy:
     """Rebuild the policy of a Lightning checkpoint written by :func:`train` (strict)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights_only(path)
     hp = ckpt.get("hyper_parameters")
     if not hp or "recipe" not in hp or "info" not in hp:
         raise ValueError(f"{path} is not a wamzoo training checkpoint (no recipe/info hyper-parameters)")

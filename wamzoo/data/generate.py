@@ -30,7 +30,9 @@ Frames are uncompressed ``.npy`` so that training memory-maps them (shared by Da
 through the page cache, no decoding). Row ``t`` holds the observation before action ``t``;
 ``next.*`` describe the step that action caused. Generation runs in worker processes, each
 episode is written to ``raw/`` by an atomic rename, so a killed run resumes where it stopped and
-never keeps a partial episode; ``meta/info.json`` is written last.
+never keeps a partial episode; ``meta/info.json`` is written last. Ctrl-C stops after the episodes
+being recorded (workers ignore it) and says how many are kept; a truncated episode file is named,
+and deleting it makes the rerun record that episode again.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import time
+import zipfile
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
@@ -46,7 +51,7 @@ from typing import Sequence
 
 import numpy as np
 
-from wamzoo.errors import WamzooError
+from wamzoo.errors import DataError, Interrupted, WamzooError
 
 CODEBASE_VERSION = "v3.0"
 DATA_FILE = "data/chunk-000/file-000.parquet"
@@ -118,6 +123,16 @@ def _episode_job(out: str, task: str, seed: int, cameras: tuple[str, ...], size:
 
 
 # -- scheduling --------------------------------------------------------------------------------
+def read_episode(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """Arrays ``keys`` of a finished episode file (``raw/<task>/<seed>.*.npz``)."""
+    try:
+        with np.load(path) as ep:
+            return {k: ep[k] for k in keys}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path} is truncated or corrupt ({exc}); delete it and rerun the same command: it records"
+                        " that episode again and keeps the others") from None
+
+
 def _finished(out: Path, task: str) -> dict[int, bool]:
     """Seeds of ``task`` already finished in ``out/raw`` -> success; stale temporary files removed."""
     folder = out / "raw" / task
@@ -156,8 +171,13 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
                               " use another --out or the same --cameras/--size")
         cfg.write_text(json.dumps(settings))
         done = {t: _finished(out, t) for t in tasks}
-        _run_jobs(out, done, list(tasks), episodes, seed, max_tries, workers, keep_failures,
-                  (cameras, size, max_steps), progress)
+        try:
+            _run_jobs(out, done, list(tasks), episodes, seed, max_tries, workers, keep_failures,
+                      (cameras, size, max_steps), progress)
+        except KeyboardInterrupt:
+            kept = sum(len(_finished(out, t)) for t in tasks)
+            raise Interrupted(f"interrupted: {kept} finished episodes kept in {out / 'raw'}; rerun the same command"
+                              " to resume") from None
         kept = {t: sorted(s for s, ok in done[t].items() if ok or keep_failures) for t in tasks}
         short = [t for t in tasks if len(kept[t]) < episodes]
         if short:
@@ -209,35 +229,35 @@ def _run_jobs(out: Path, done: dict[str, dict[int, bool]], tasks: list[str], epi
                 for t, s in jobs:
                     finish(*_episode_job(str(out), t, s, *env_args))
             return
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            while True:
-                for t, s in todo():
-                    running[pool.submit(_episode_job, str(out), t, s, *env_args)] = (t, s)
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    running.pop(fut)
-                    finish(*fut.result())
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=signal.signal,
+                                 initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:  # Ctrl-C is the parent's
+            try:
+                while True:
+                    for t, s in todo():
+                        running[pool.submit(_episode_job, str(out), t, s, *env_args)] = (t, s)
+                    if not running:
+                        break
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        running.pop(fut)
+                        finish(*fut.result())
+            except KeyboardInterrupt:
+                pool.shutdown(cancel_futures=True)  # the episodes being recorded finish and are kept
+                raise
 
 
 # -- the LeRobot v3 dataset --------------------------------------------------------------------
 def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], cameras: Sequence[str]) -> None:
     """Consolidate the selected ``raw/`` episodes into the dataset layout (see module doc)."""
-    import torch
-
-    from wamzoo.normalize import compute_stats
+    from wamzoo.data.lerobot import write_stats
 
     paths = [(t, s, next(p for p in (out / "raw" / t / f"{s:07d}.{status}.npz" for status in ("ok", "fail"))
                          if p.is_file())) for t in tasks for s in selected[t]]
-    lengths = []
-    for _, _, path in paths:
-        with np.load(path) as ep:
-            lengths.append(len(ep["reward"]))
+    lengths = [len(read_episode(path, ["reward"])["reward"]) for _, _, path in paths]
     N = sum(lengths)
-    with np.load(paths[0][2]) as ep:
-        fps, (H, W) = float(ep["fps"]), ep["rgb"].shape[-2:]
-        intrinsics = {cam: ep["intrinsics"][v].tolist() for v, cam in enumerate(cameras)}
+    ep = read_episode(paths[0][2], ["fps", "rgb", "intrinsics"])
+    fps, (H, W) = float(ep["fps"]), ep["rgb"].shape[-2:]
+    intrinsics = {cam: ep["intrinsics"][v].tolist() for v, cam in enumerate(cameras)}
     frame_features = {key: (dtype, C) for cam in cameras
                       for key, dtype, C in ((image_key(cam), "uint8", 3), (depth_key(cam), "float16", 1))}
     (out / "arrays").mkdir(parents=True, exist_ok=True)
@@ -247,22 +267,21 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
     episodes: list[dict] = []
     start = 0
     for i, ((task, seed, path), n) in enumerate(zip(paths, lengths)):
-        with np.load(path) as ep:
-            rgb, depth = ep["rgb"], ep["depth"]
-            rows = {"episode_index": np.full(n, i), "frame_index": np.arange(n),
-                    "task_index": np.full(n, tasks.index(task)), "observation.state": ep["state"],
-                    "action": ep["action"], "next.reward": ep["reward"].astype(np.float32),
-                    "next.success": ep["success"], "next.done": np.arange(n) == n - 1}
-            for v, cam in enumerate(cameras):
-                rows[extrinsics_key(cam)] = ep["extrinsics"][:, v]
-                arrays[image_key(cam)][start: start + n] = rgb[:, v]
-                arrays[depth_key(cam)][start: start + n] = depth[:, v]
-            for k, x in rows.items():
-                cols.setdefault(k, []).append(x)
-            episodes.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
-                             "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
-                             "seed": seed, "success": bool(ep["success"][-1])})
-            start += n
+        ep = read_episode(path, ["rgb", "depth", "state", "action", "reward", "success", "extrinsics"])
+        rows = {"episode_index": np.full(n, i), "frame_index": np.arange(n),
+                "task_index": np.full(n, tasks.index(task)), "observation.state": ep["state"],
+                "action": ep["action"], "next.reward": ep["reward"].astype(np.float32),
+                "next.success": ep["success"], "next.done": np.arange(n) == n - 1}
+        for v, cam in enumerate(cameras):
+            rows[extrinsics_key(cam)] = ep["extrinsics"][:, v]
+            arrays[image_key(cam)][start: start + n] = ep["rgb"][:, v]
+            arrays[depth_key(cam)][start: start + n] = ep["depth"][:, v]
+        for k, x in rows.items():
+            cols.setdefault(k, []).append(x)
+        episodes.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
+                         "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
+                         "seed": seed, "success": bool(ep["success"][-1])})
+        start += n
     for key, arr in arrays.items():
         arr.flush()
         os.replace(out / "arrays" / f"{key}.tmp.npy", out / "arrays" / f"{key}.npy")
@@ -272,8 +291,7 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
     _write_parquet(out / DATA_FILE, data)
     _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes] for k in episodes[0]})
     _write_parquet(out / "meta/tasks.parquet", {"task_index": list(range(len(tasks))), "task": tasks})
-    stats = {k: dict(compute_stats(torch.from_numpy(data[k])), count=[N]) for k in ("action", "observation.state")}
-    (out / "meta/stats.json").write_text(json.dumps(stats, indent=2))
+    write_stats(out, data)
     features = {
         "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
         "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),

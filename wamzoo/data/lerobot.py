@@ -24,9 +24,11 @@ from typing import Sequence
 
 import numpy as np
 
-from wamzoo.errors import WamzooError
+from wamzoo.errors import DataError, OutputError, WamzooError
 
 IMAGES, DEPTH, EXTRINSICS = "observation.images.", "observation.depth.", "observation.extrinsics."
+#: The features whose normalisation statistics ``meta/stats.json`` holds.
+STATS_FEATURES = ("action", "observation.state")
 
 
 class LeRobotFrames:
@@ -74,6 +76,8 @@ class LeRobotFrames:
         self.storage = {k: decode_frames(self.root, self.info, k)
                         for c in self.cameras for k in (IMAGES + c, DEPTH + c) if k in features}
         self._maps: dict[str, np.ndarray] = {}
+        for key in self.storage:  # a truncated file is named here, not deep in a DataLoader worker
+            self._map(key)
         self.height, self.width = self.images(self.cameras[0]).shape[-2:]
 
     def __len__(self) -> int:
@@ -89,7 +93,18 @@ class LeRobotFrames:
 
     def _map(self, key: str) -> np.ndarray:
         if key not in self._maps:
-            self._maps[key] = np.load(self.storage[key], mmap_mode="r")
+            path = self.storage[key]
+            try:
+                frames = np.load(path, mmap_mode="r")
+                problem = None if len(frames) == len(self) else f"{len(frames)} rows for {len(self)} frames"
+            except (ValueError, OSError, EOFError) as exc:
+                problem = str(exc)
+            if problem:
+                remake = ("it is decoded again from the dataset's frames" if self.info["features"][key]["dtype"]
+                          in ("image", "video") else "`wamzoo data metaworld` with the options that made"
+                          f" {self.root} rebuilds it from the episodes kept in {self.root / 'raw'}")
+                raise DataError(f"{path} is truncated or corrupt ({problem}); delete it and rerun: {remake}")
+            self._maps[key] = frames
         return self._maps[key]
 
     def __getstate__(self) -> dict:
@@ -140,6 +155,30 @@ def read_columns(root: Path) -> dict[str, np.ndarray]:
             elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
                 out.setdefault(name, []).append(col.to_numpy(zero_copy_only=False))
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def write_stats(root: Path, columns: dict[str, np.ndarray]) -> Path:
+    """Write ``root/meta/stats.json``: min, max, mean, std, q01, q99 and count of each of ``STATS_FEATURES``."""
+    import torch
+
+    from wamzoo.normalize import compute_stats
+
+    stats = {k: dict(compute_stats(torch.from_numpy(np.asarray(columns[k], np.float32))), count=[len(columns[k])])
+             for k in STATS_FEATURES}
+    path = root / "meta" / "stats.json"
+    path.write_text(json.dumps(stats, indent=2))
+    return path
+
+
+def recompute_stats(root: str | os.PathLike, force: bool = False) -> Path:
+    """``wamzoo data stats DIR``: recompute the normalisation statistics of dataset ``root`` from its
+    data files; an existing ``meta/stats.json`` is replaced only with ``force``."""
+    root = Path(root)
+    read_info(root)
+    path = root / "meta" / "stats.json"
+    if path.exists() and not force:
+        raise OutputError(f"{path} exists; pass --force to recompute and replace it")
+    return write_stats(root, read_columns(root))
 
 
 def decode_frames(root: Path, info: dict, key: str) -> Path:

@@ -60,7 +60,7 @@ from gymnasium import spaces  # noqa: E402
 from metaworld.env_dict import ALL_V3_ENVIRONMENTS, MT10_V3  # noqa: E402
 from metaworld.types import Task  # noqa: E402
 
-from wamzoo.errors import WamzooError  # noqa: E402
+from wamzoo.errors import UsageError, WamzooError  # noqa: E402
 from wamzoo.geometry import intrinsics_from_fovy  # noqa: E402
 
 SUITES: dict[str, tuple[str, ...]] = {
@@ -86,18 +86,24 @@ class SeedError(WamzooError, ValueError):
     """A seed outside its split: training and evaluation layouts must never meet."""
 
 
-def suite_tasks(suite: str | None = None, tasks: str | Sequence[str] | None = None) -> list[str]:
-    """Task names of ``suite``, or the explicit ``tasks`` (a list or a comma-separated string)."""
+def suite_tasks(suite: str | None = None, tasks: str | Sequence[str] | None = None,
+                known: Sequence[str] | None = None) -> list[str]:
+    """Task names of ``suite``, or the explicit ``tasks`` (a list or a comma-separated string); with
+    ``known`` (a policy's tasks), each must be one of them."""
     if tasks:
         names = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
-        unknown = [t for t in names if t not in ALL_V3_ENVIRONMENTS]
-        if unknown:
-            raise WamzooError(f"unknown Meta-World task(s) {unknown}; v3 names look like 'reach-v3'"
-                              f" (all: {', '.join(ALL_V3_ENVIRONMENTS)})")
-        return names
-    if suite not in SUITES:
-        raise WamzooError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)} or pass tasks")
-    return list(SUITES[suite])
+    elif suite in SUITES:
+        names = list(SUITES[suite])
+    else:
+        raise UsageError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)} or pass tasks")
+    if known is not None and any(t not in known for t in names):
+        raise UsageError(f"the policy was not trained on {[t for t in names if t not in known]}; its tasks are"
+                         f" {', '.join(known)}: choose among them with --tasks")
+    unknown = [t for t in names if t not in ALL_V3_ENVIRONMENTS]
+    if unknown:
+        raise UsageError(f"unknown Meta-World task(s) {unknown}; v3 names look like 'reach-v3'"
+                         f" (all: {', '.join(ALL_V3_ENVIRONMENTS)})")
+    return names
 
 
 def check_seeds(seeds: Sequence[int] | range, split: str) -> None:

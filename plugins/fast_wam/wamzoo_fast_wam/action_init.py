@@ -131,10 +131,11 @@ def load_backbone(action_dit: nn.Module, path: str | Path) -> None:
 def _read_weights(paths: Sequence[str]) -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
+    from wamzoo.hub import load_weights_only
+
     state: dict[str, Tensor] = {}
     for p in paths:
-        state.update(load_file(p) if p.endswith(".safetensors") else torch.load(p, map_location="cpu",
-                                                                                 weights_only=True))
+        state.update(load_file(p) if p.endswith(".safetensors") else load_weights_only(p))
     return state
 
 
@@ -151,9 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-scale", action="store_true", help="skip the alpha = sqrt(d_in_video / d_in_action) scaling")
     args = p.parse_args(argv)
 
+    from wamzoo.errors import LoadError
     from wamzoo.nn.action_dit import ActionDiT
 
-    video = _read_weights(args.video)
+    try:
+        video = _read_weights(args.video)
+    except LoadError as exc:
+        p.exit(2, f"error: {exc}\n")
     layers = args.num_layers or 1 + max(int(k.split(".")[1]) for k in video if k.startswith("blocks."))
     inner = video["blocks.0.attn1.to_q.weight"].shape[0]
     head_dim = args.head_dim or (inner // args.num_heads if args.num_heads else 128)

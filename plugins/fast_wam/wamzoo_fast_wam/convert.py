@@ -8,7 +8,7 @@ Wan2.2-TI2V-5B DiT, and ``mixtures.action``, the ``ActionDiT``) plus a ``proprio
   "torch_dtype": str[, "optimizer": ...]}`` (blocks under ``mixtures.<expert>.blocks.<i>.``),
   plus ``<name>_dataset_stats.json`` (``{"action"|"state": {"default": {"global_min", ...,
   "stepwise_min", ...}}, "num_episodes", "num_transition"}``). The ``.pt`` is read with
-  ``torch.load(weights_only=True)`` only (:func:`wamzoo.hub.load_upstream_pickle`). The file
+  ``torch.load(weights_only=True)`` only (:func:`wamzoo.hub.load_weights_only`). The file
   holds no configuration: sizes are read from the tensor shapes; the head count (not visible in
   a shape) is the option ``num_heads`` (24 in both releases); the data facts (cameras, layout,
   horizon, normalisation mode) are the options of the registered names, taken from the code's

@@ -11,7 +11,7 @@
   Lightning's client state (``epoch``, ``global_step``, ``loops``, ``callbacks``,
   ``lr_schedulers``, ...): each is consumed by a drop rule with its reason; an entry no rule knows is
   reported like any leftover key. The file is read with ``torch.load(weights_only=True)`` only
-  (:func:`wamzoo.hub.load_upstream_pickle`): it holds tensors, ``torch.Size``, containers and plain
+  (:func:`wamzoo.hub.load_weights_only`): it holds tensors, ``torch.Size``, containers and plain
   values only (the runner saves no hyper-parameters), and the release's own ``policy_server.py`` and
   ``train_sft.py`` load it with ``torch.load``'s default, which is ``weights_only=True`` since torch 2.6
   (the code is tested on 2.8).
@@ -177,9 +177,9 @@ def read_model_states(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
 
     The state holds every key of ``module`` plus every other top-level entry under its own name,
     so that each is consumed by a rule (or reported as a leftover)."""
-    from wamzoo.hub import load_upstream_pickle
+    from wamzoo.hub import load_weights_only
 
-    payload = load_upstream_pickle(path)
+    payload = load_weights_only(path)
     name = Path(path).name
     if not isinstance(payload, Mapping) or not isinstance(payload.get("module"), Mapping):
         got = sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__
