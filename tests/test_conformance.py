@@ -21,8 +21,8 @@ import torch
 
 from wamzoo.composition import ROLES
 from wamzoo.plugins import get_plugins
-from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose, list_recipes
+from wamzoo.testing import check_gradients, check_inference, check_loss_decreases, check_save_load, tiny_policy
 
 KINDS = ROLES + ("codec",)
 BASE = "tiny-mot"
@@ -52,15 +52,8 @@ def compositions() -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def _build(case: str):
-    from wamzoo.testing import tiny_policy
-
     recipe, overrides = compositions()[case]
     return tiny_policy(recipe, overrides)
-
-
-def _seeded(policy: WAMPolicy, obs, seed: int = 0, **kwargs) -> torch.Tensor:
-    policy.reset()
-    return policy.predict(obs, generator=torch.Generator().manual_seed(seed), **kwargs)["action"]
 
 
 def test_every_component_has_a_tiny_composition():
@@ -86,73 +79,25 @@ def built(request):
     return request.param, policy, batch
 
 
-def _with_depth(policy: WAMPolicy, batch):
-    """``batch`` with metric depth (1-2 m) where the world model produces depth and the data has none."""
-    if batch.depth is not None or "depth" not in policy.world_model.provides:
-        return batch
-    B, T, V, _, H, W = batch.rgb.shape
-    return batch.replace(depth=1.0 + torch.rand(B, T, V, 1, H, W, generator=torch.Generator().manual_seed(0)))
-
-
 def test_gradients_reach_every_trainable_parameter(built):
     """Every loss at weight 1 (an ablation's zero weight switches a part off on purpose)."""
     case, policy, batch = built
-    batch = _with_depth(policy, batch)
-    weights, policy.loss_weights = policy.loss_weights, {}
-    policy.train()
-    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=1e-3)
-    for seed in range(2):  # zero-initialised output layers (e.g. OVCR's edit) pass gradient after a step
-        opt.zero_grad()
-        policy.compute_loss(batch, generator=torch.Generator().manual_seed(seed))[0].backward()
-        opt.step()
-    policy.zero_grad()
-    for seed in range(3):  # timesteps and noise differ per batch (e.g. ANS's clean-action case)
-        loss, _ = policy.compute_loss(batch, generator=torch.Generator().manual_seed(seed))
-        assert torch.isfinite(loss), f"{case}: loss {loss}"
-        loss.backward()
-    trainable = {n: p for n, p in policy.named_parameters() if p.requires_grad}
-    missing = [n for n, p in trainable.items() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
-    policy.loss_weights = weights
-    assert not missing, f"{case}: no gradient reaches {len(missing)} trainable parameter(s), e.g. {missing[:6]}"
+    check_gradients(policy, batch, case)
 
 
 def test_loss_decreases_on_one_batch(built):
     case, policy, batch = built
-    policy.train()
-    params = [p for p in policy.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=3e-3)
-
-    def loss_now():
-        return policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))[0]
-
-    first = float(loss_now().detach())
-    for _ in range(20):
-        opt.zero_grad()
-        loss_now().backward()
-        opt.step()
-    last = float(loss_now().detach())
-    assert last < 0.9 * first, f"{case}: loss {first:.4f} -> {last:.4f} after 20 steps"
+    check_loss_decreases(policy, batch, case=case)
 
 
 def test_same_seed_same_actions_and_cached_equals_uncached(built):
     case, policy, batch = built
-    policy.eval()
-    obs = batch.observation()
-    a = _seeded(policy, obs)
-    assert torch.isfinite(a).all()
-    assert torch.equal(a, _seeded(policy, obs)), f"{case}: two calls with one seed differ"
-    if policy.coupling.uncached_reference:
-        torch.testing.assert_close(_seeded(policy, obs, cache=False), a, atol=1e-5, rtol=0,
-                                   msg=lambda m: f"{case}: cached != uncached: {m}")
+    check_inference(policy, batch, case)
 
 
 def test_save_load_same_actions(built, tmp_path):
     case, policy, batch = built
-    policy.eval()
-    obs = batch.observation()
-    policy.save_pretrained(tmp_path / "saved")
-    loaded = WAMPolicy.from_pretrained(str(tmp_path / "saved"))
-    assert torch.equal(_seeded(loaded, obs), _seeded(policy, obs)), f"{case}: actions change after save -> load"
+    check_save_load(policy, batch, tmp_path / "saved", case)
 
 
 PAPER_FACTS = {"action_dim": 7, "state_dim": 8, "horizon": 32, "num_views": 2, "latent_channels": 48,

@@ -77,3 +77,97 @@ def upstream_wan_block(r, dim: int, ffn: int, attn: int | None = None) -> dict:
     p.update({"norm3.weight": 1 + r(dim), "norm3.bias": r(dim), "ffn.0.weight": r(ffn, dim), "ffn.0.bias": r(ffn),
               "ffn.2.weight": r(dim, ffn), "ffn.2.bias": r(dim), "modulation": r(1, 6, dim)})
     return p
+
+
+# -- conformance: what every registered component must do inside a tiny composition ----------------
+def _seeded_actions(policy, obs, seed: int = 0, **kwargs):
+    import torch
+
+    policy.reset()
+    return policy.predict(obs, generator=torch.Generator().manual_seed(seed), **kwargs)["action"]
+
+
+def check_gradients(policy, batch, case: str = "") -> None:
+    """With every loss at weight 1, a gradient reaches every trainable parameter over a few batches (after
+    two optimiser steps, so zero-initialised output layers such as OVCR's edit pass gradient too). Where
+    the world model provides depth and the data has none, metric depth of 1-2 m is made up."""
+    import torch
+
+    if batch.depth is None and "depth" in policy.world_model.provides:
+        B, T, V, _, H, W = batch.rgb.shape
+        batch = batch.replace(depth=1.0 + torch.rand(B, T, V, 1, H, W, generator=torch.Generator().manual_seed(0)))
+    weights, policy.loss_weights = policy.loss_weights, {}
+    try:
+        policy.train()
+        opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=1e-3)
+        for seed in range(2):
+            opt.zero_grad()
+            policy.compute_loss(batch, generator=torch.Generator().manual_seed(seed))[0].backward()
+            opt.step()
+        policy.zero_grad()
+        for seed in range(3):  # timesteps and noise differ per batch (e.g. ANS's clean-action case)
+            loss, _ = policy.compute_loss(batch, generator=torch.Generator().manual_seed(seed))
+            assert torch.isfinite(loss), f"{case}: loss {loss}"
+            loss.backward()
+    finally:
+        policy.loss_weights = weights
+    missing = [n for n, p in policy.named_parameters()
+               if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
+    assert not missing, f"{case}: no gradient reaches {len(missing)} trainable parameter(s), e.g. {missing[:6]}"
+
+
+def check_loss_decreases(policy, batch, steps: int = 20, case: str = "") -> None:
+    """The loss on one batch, with fixed noise and timesteps, falls by 10% in ``steps`` Adam steps."""
+    import torch
+
+    policy.train()
+    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=3e-3)
+
+    def loss_now():
+        return policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))[0]
+
+    first = float(loss_now().detach())
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_now().backward()
+        opt.step()
+    last = float(loss_now().detach())
+    assert last < 0.9 * first, f"{case}: loss {first:.4f} -> {last:.4f} after {steps} steps"
+
+
+def check_inference(policy, batch, case: str = "") -> None:
+    """Finite actions; identical for an identical seed; cached == uncached (<= 1e-5) where the coupling
+    declares an uncached reference (``Coupling.uncached_reference``)."""
+    import torch
+
+    policy.eval()
+    obs = batch.observation()
+    a = _seeded_actions(policy, obs)
+    assert torch.isfinite(a).all(), f"{case}: non-finite actions"
+    assert torch.equal(a, _seeded_actions(policy, obs)), f"{case}: two calls with one seed differ"
+    if policy.coupling.uncached_reference:
+        torch.testing.assert_close(_seeded_actions(policy, obs, cache=False), a, atol=1e-5, rtol=0,
+                                   msg=lambda m: f"{case}: cached != uncached: {m}")
+
+
+def check_save_load(policy, batch, folder: str | os.PathLike, case: str = "") -> None:
+    """``save_pretrained`` -> ``from_pretrained`` gives the same actions for the same seed."""
+    import torch
+
+    from wamzoo.policy import WAMPolicy
+
+    policy.eval()
+    obs = batch.observation()
+    policy.save_pretrained(Path(folder))
+    loaded = WAMPolicy.from_pretrained(str(folder))
+    assert torch.equal(_seeded_actions(loaded, obs), _seeded_actions(policy, obs)), \
+        f"{case}: actions change after save -> load"
+
+
+def check_conformance(recipe: str, folder: str | os.PathLike, overrides: Sequence[str] = ()) -> None:
+    """Every conformance check on a fresh tiny policy of ``recipe`` (``folder``: an empty folder to save into)."""
+    for check in (check_gradients, check_loss_decreases, check_inference):
+        policy, batch = tiny_policy(recipe, overrides)
+        check(policy, batch, case=recipe)
+    policy, batch = tiny_policy(recipe, overrides)
+    check_save_load(policy, batch, Path(folder) / "saved", case=recipe)
