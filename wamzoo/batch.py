@@ -18,7 +18,12 @@ instruction    ``[B, L, D]``               precomputed instruction embedding (e.
 instruction_mask ``[B, L]`` bool           valid instruction tokens
 intrinsics     ``[B, V, 3, 3]``            pinhole intrinsics per view (pixels)
 extrinsics     ``[B, V, 4, 4]``            camera-to-world transform per view (OpenCV axes)
-extras         ``dict[str, Tensor]``       plugin-specific fields, batch-first
+rgb_now        ``[B, 1, V, 3, H, W]``      the present frame when ``rgb`` lags it (a slow camera or
+                                           planner, ``wamzoo eval --frame-lag``); else absent
+step_rgb       ``[B, K, V, 3, H, W]``      training: the frame before each action of the chunk
+step_state     ``[B, K, S]``               training: the proprioception before each action
+future_state   ``[B, F, S]``               training: the proprioception at each future frame
+extras         ``dict[str, Tensor]``       recipe-defined per-step labels (``data.extras``), batch-first
 ============== =========================== ==================================================
 
 An *observation* is a batch without future frames (``T == n_obs``) and without ``action``.
@@ -37,7 +42,7 @@ from torch import Tensor
 from wamzoo.errors import BatchError
 
 _TENSOR_FIELDS = ("rgb", "depth", "state", "action", "action_pad", "frame_pad", "task_id", "instruction",
-                  "instruction_mask", "intrinsics", "extrinsics")
+                  "instruction_mask", "intrinsics", "extrinsics", "rgb_now", "step_rgb", "step_state", "future_state")
 
 
 @dataclass
@@ -54,6 +59,10 @@ class Batch:
     instruction_mask: Tensor | None = None
     intrinsics: Tensor | None = None
     extrinsics: Tensor | None = None
+    rgb_now: Tensor | None = None
+    step_rgb: Tensor | None = None
+    step_state: Tensor | None = None
+    future_state: Tensor | None = None
     extras: dict[str, Tensor] = field(default_factory=dict)
 
     # -- shape helpers -----------------------------------------------------------------------
@@ -86,7 +95,7 @@ class Batch:
         """The observed part: frames up to the current one, no action."""
         cut = lambda x: None if x is None else x[:, : self.n_obs]  # noqa: E731
         return self.replace(rgb=self.rgb[:, : self.n_obs], depth=cut(self.depth), frame_pad=cut(self.frame_pad),
-                            action=None, action_pad=None)
+                            action=None, action_pad=None, step_rgb=None, step_state=None, future_state=None)
 
     def validate(self, *, need_action: bool = False) -> "Batch":
         """Check the contract; raise :class:`BatchError` naming the offending field."""
@@ -101,7 +110,8 @@ class Batch:
         expect = {
             "depth": (B, T, V, 1, H, W), "state": (B, None), "action": (B, None, None),
             "frame_pad": (B, T), "task_id": (B,), "instruction": (B, None, None),
-            "intrinsics": (B, V, 3, 3), "extrinsics": (B, V, 4, 4),
+            "intrinsics": (B, V, 3, 3), "extrinsics": (B, V, 4, 4), "rgb_now": (B, 1, V, 3, H, W),
+            "step_rgb": (B, None, V, 3, H, W), "step_state": (B, None, None), "future_state": (B, None, None),
         }
         if self.action is not None:
             expect["action_pad"] = (B, self.action.shape[1])

@@ -138,6 +138,8 @@ def cmd_recipe(args) -> int:
 
     recipe = compose(args.recipe, args.overrides)
     console.print(f"# composed from {recipe.source}")
+    for note in recipe.notes:
+        console.print(f"# note: {note}", markup=False, highlight=False)
     console.print(recipe.to_yaml(), markup=False, highlight=False)
     return 0
 
@@ -299,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="worker processes, 0 runs inline (default: 2)")
     s.add_argument("--frame-lag", type=int, default=0,
                    help="the policy's frames end this many steps before the present (a lagging camera or planner);"
-                        " state and the present frame (extras['rgb_now']) stay current (default: 0)")
+                        " state and the present frame (batch.rgb_now) stay current (default: 0)")
     s.add_argument("--json", default=None)
     s.add_argument("--video", default=None, help="folder for one video per episode")
     s.set_defaults(fn=cmd_eval)

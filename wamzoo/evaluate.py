@@ -10,7 +10,7 @@ frames ``frame_stride`` apart, proprio state, task id) and its predicted chunk i
 ``replan`` steps before it is asked again. An episode succeeds when the environment's own
 ``success`` flag is raised within ``max_steps`` steps. With ``frame_lag`` L the frames the policy
 sees end L steps before the present (a camera or planner that lags the controller); the state and
-the present frame (``batch.extras["rgb_now"]``, for components that observe the chunk start, e.g.
+the present frame (``batch.rgb_now``, for components that observe the chunk start, e.g.
 AHA-WAM's executor) stay current. AHA-WAM's planner frame then falls L steps before the chunk
 grid: the phase its horizon-adaptive offset training covers.
 
@@ -118,12 +118,12 @@ class PolicyAgent:
         frames = [self.history[max(p, 0)] for p in picks]
         now = self.history[-1]
         t = lambda x: torch.from_numpy(np.asarray(x))[None]  # noqa: E731
-        extras = {"rgb_now": t(now["rgb"])[:, None]} if self.frame_lag else {}
+        rgb_now = t(now["rgb"])[:, None] if self.frame_lag else None
         pad = [p < 0 for p in picks[:-1]] + [False]
         return Batch(rgb=t(np.stack([f["rgb"] for f in frames])), n_obs=n, state=t(now["state"]),
                      depth=t(np.stack([f["depth"] for f in frames])), frame_pad=t(np.array(pad)),
                      task_id=torch.tensor([self.task_id]), intrinsics=t(now["intrinsics"]),
-                     extrinsics=t(now["extrinsics"]), extras=extras)
+                     extrinsics=t(now["extrinsics"]), rgb_now=rgb_now)
 
     def timing(self) -> dict[str, float] | None:
         """The coupling's timings of this episode (``Coupling.timings()``), if it reports any."""

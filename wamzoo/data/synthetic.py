@@ -5,7 +5,7 @@ two state dimensions, moving along the action; the action chunk is a smooth, tas
 function of the state. A policy can fit it, so "the loss decreases" is a real check.
 
 With ``step_obs`` every window also carries what the robot observes before each action of the chunk
-(``extras["step_rgb"]`` ``[K, V, 3, H, W]`` and ``extras["step_state"]`` ``[K, S]``): the square and
+(``step_rgb`` ``[K, V, 3, H, W]`` and ``step_state`` ``[K, S]``): the square and
 the position state dimensions advance by the action's first two dimensions, scaled so that the
 chunk moves the square as far as the future frames do.
 """

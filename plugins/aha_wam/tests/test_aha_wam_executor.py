@@ -22,7 +22,7 @@ def test_offset_window_slices_actions_observations_and_proprio(aha_wam):
     ex = policy.action_expert
     K = batch.action.shape[1]
     batch.action = torch.arange(K, dtype=torch.float32)[None, :, None].expand(8, K, batch.action.shape[2]).clone()
-    batch.extras["step_state"] = torch.arange(K, dtype=torch.float32)[None, :, None].expand(8, K, 4).clone()
+    batch.step_state = torch.arange(K, dtype=torch.float32)[None, :, None].expand(8, K, 4).clone()
     policy.normalizer.modes = {"state": "identity", "action": "identity"}
     streams, cond = policy.build_streams(batch, train=True)
     o = cond.get(ChunkStarts).offsets
@@ -32,7 +32,7 @@ def test_offset_window_slices_actions_observations_and_proprio(aha_wam):
         assert torch.equal(streams[name].x[..., 0], steps.float())
     starts = o[:, None] + ex.chunk_size * torch.arange(ex.num_chunks)
     assert torch.equal(cond.get(ChunkStarts).state[..., 0], starts.float())  # chunk-start proprio
-    rgb = gather_steps(batch.extras["step_rgb"], starts).float() / 255
+    rgb = gather_steps(batch.step_rgb, starts).float() / 255
     want = policy.codec.encode(rgb.reshape(-1, 1, *rgb.shape[2:])).reshape(cond.get(ChunkStarts).obs.shape)
     assert torch.equal(cond.get(ChunkStarts).obs, want)  # chunk-start frames
 

@@ -67,7 +67,7 @@ def test_lagging_frames_go_to_the_planner_and_the_present_frame_to_the_executor(
     s, n, first = policy.info.frame_stride, policy.info.n_obs, steps - len(agent.history)
     want = [max(steps - 1 - lag - (n - 1 - j) * s, first) for j in range(n)]
     assert [int(b.rgb[0, j].flatten()[0]) // 10 for j in range(n)] == want
-    assert int(b.extras["rgb_now"].flatten()[0]) == 10 * (steps - 1) and not bool(b.frame_pad[0, -1])
+    assert int(b.rgb_now.flatten()[0]) == 10 * (steps - 1) and not bool(b.frame_pad[0, -1])
     seen = []
     real = policy.action_expert.encode_observation
     monkeypatch.setattr(policy.action_expert, "encode_observation",

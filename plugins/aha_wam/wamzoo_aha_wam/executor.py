@@ -22,10 +22,10 @@ branch, no action history); ``infer_branch="history"`` samples as the paper desc
 teacher-forced branch and the action history. The sampled chunk is the ``action`` stream either way.
 
 Each chunk also observes what the robot sees at its start: the frame (OVCR's input; at inference
-``batch.extras["rgb_now"]`` when the planner's frames lag the present, else the last frame) and the
+``batch.rgb_now`` when the planner's frames lag the present, else the last frame) and the
 proprioception, one token appended to the chunk's cross-attention context (the code routes the
 chunk-start proprio token to the current chunk only). In training these come from the data's
-per-step observations (``batch.extras["step_rgb"]`` and ``["step_state"]``, ``data.step_obs``) at
+per-step observations (``batch.step_rgb`` and ``batch.step_state``, ``data.step_obs``) at
 the chunk starts of the offset window (:mod:`wamzoo_aha_wam.offsets`).
 
 At inference the executor produces one chunk per call: its tokens read the planner context of the
@@ -213,7 +213,7 @@ class Executor(FastWAMAction):
                 streams["action_prior"] = Stream(x=x.clone(), cond=noisy.clone(), group="action", pad=pad,
                                                  chunk=self.chunk_size)
         else:
-            now = batch.extras.get("rgb_now")  # the present frame when the planner's frames lag (wamzoo eval)
+            now = batch.rgb_now  # the present frame when the planner's frames lag (wamzoo eval)
             rgb = batch.rgb_float()[:, batch.n_obs - 1: batch.n_obs] if now is None else \
                 (now.float() / 255.0 if now.dtype == torch.uint8 else now.float())
             state = None if cond.state is None else cond.state[:, None]
@@ -224,13 +224,13 @@ class Executor(FastWAMAction):
         return streams
 
     def _step_observations(self, batch, steps: Tensor) -> tuple[Tensor, Tensor | None]:
-        missing = [k for k in ("step_rgb", "step_state") if k not in batch.extras]
+        missing = [k for k in ("step_rgb", "step_state") if getattr(batch, k) is None]
         if missing:
             raise BatchError(f"AHA-WAM's executor observes the frame and the proprioception at each chunk's start;"
-                             f" the batch lacks extras {missing}: enable them in the data (data.step_obs: true)")
-        rgb = gather_steps(batch.extras["step_rgb"], steps)
+                             f" the batch lacks {missing}: enable them in the data (data.step_obs: true)")
+        rgb = gather_steps(batch.step_rgb, steps)
         rgb = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
-        return rgb, gather_steps(batch.extras["step_state"].float(), steps)
+        return rgb, gather_steps(batch.step_state.float(), steps)
 
     def encode_observation(self, cond: Conditioning, rgb: Tensor) -> Tensor | None:
         """Chunk-start frames ``[B, N, V, 3, H, W]`` -> latents ``[B, N, V, C, h, w]``, one frame at a time."""

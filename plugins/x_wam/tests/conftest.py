@@ -39,7 +39,7 @@ def window(info, batch_size: int = 2, seed: int = 0, train: bool = True) -> Batc
     if train:
         batch.action = torch.randn(B, info.horizon, info.action_dim, generator=g)
         batch.action_pad = torch.zeros(B, info.horizon, dtype=torch.bool)
-        batch.extras["future_state"] = torch.randn(B, info.n_future, info.state_dim, generator=g)
+        batch.future_state = torch.randn(B, info.n_future, info.state_dim, generator=g)
     return batch
 
 

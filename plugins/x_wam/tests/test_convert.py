@@ -375,7 +375,7 @@ def test_one_forward_equals_the_upstream_model_with_depth(robotwin):
     batch = Batch(rgb=torch.rand(B, 9, 3, 3, i.height, i.width, generator=g), state=torch.randn(B, 16, generator=g),
                   depth=0.5 + torch.rand(B, 9, 3, 1, i.height, i.width, generator=g),
                   action=torch.randn(B, 32, 14, generator=g), instruction=torch.randn(B, 5, Z["text"], generator=g))
-    batch.extras["future_state"] = torch.randn(B, 8, 16, generator=g)
+    batch.future_state = torch.randn(B, 8, 16, generator=g)
     streams, cond = policy.build_streams(batch, train=True)
     video, act, state = streams["video"], streams["action"], streams["state"]
     video.x = torch.randn(video.x.shape, generator=g)

@@ -29,4 +29,4 @@ def test_future_states_follow_the_future_frames(tiny_dataset):
         assert torch.equal(item["state"], torch.from_numpy(f.state[t]))
         assert item["depth"].shape[:2] == (3, 2)
     batch = next(iter(dm.train_dataloader()))
-    assert batch.extras["future_state"].shape == (2, 2, 4)
+    assert batch.future_state.shape == (2, 2, 4)

@@ -143,7 +143,7 @@ def test_future_states_are_required_or_skipped_with_a_warning(x_wam, rgbd_window
     action._WARNED.clear()
     policy, info = x_wam()
     batch = rgbd_window(info)
-    del batch.extras["future_state"]
+    batch.future_state = None
     with pytest.warns(UserWarning, match="future_state"):
         _, logs = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
     assert logs["loss/state"] == 0

@@ -15,7 +15,7 @@ position ``k / (frame_stride * frames_per_latent)`` and state ``j`` (one per fra
 
 Streams (group ``action``, so state shares the action timestep): ``action`` ``[B, K, A]`` (all
 units denoised) and ``state`` ``[B, 1 + F, S]`` (``s_0`` clean, then one state per future frame,
-read from ``batch.extras["future_state"]`` ``[B, F, S]`` in robot units). ``state_tokens="current"``
+read from ``batch.future_state`` ``[B, F, S]`` in robot units). ``state_tokens="current"``
 keeps only the clean ``s_0`` token (data without future states).
 """
 
@@ -35,7 +35,6 @@ from wamzoo.nn.mot import Backbone, TokenSet
 from wamzoo.nn.rope import rope_angles_3d
 
 STATE_TOKENS = ("frames", "current")
-FUTURE_STATE = "future_state"
 _WARNED: set[str] = set()
 
 
@@ -118,10 +117,10 @@ class XWAMActionExpert(ActionExpert):
         state_pad = None
         if self.state_units > 1:
             if train:
-                future = batch.extras.get(FUTURE_STATE)
+                future = batch.future_state
                 if future is None:  # e.g. `wamzoo bench train` on dummy batches: no state targets, no state loss
                     _warn_once(f"X-WAM with state_tokens='frames' denoises future states but the batch has no"
-                               f" extras[{FUTURE_STATE!r}] [B, {self.future_frames}, S]: the state loss is skipped"
+                               f" future_state [B, {self.future_frames}, S]: the state loss is skipped"
                                " (use the x-wam.metaworld data module, or action_expert.state_tokens=current)")
                     future = state.expand(-1, self.future_frames, -1)
                     state_pad = torch.ones(B, self.state_units, dtype=torch.bool, device=device)

@@ -4,7 +4,7 @@ X-WAM denoises proprioception at each frame of the window (``s_0`` clean, then o
 frame, sharing the action timestep). The benchmark's :class:`~wamzoo.data.dataset.Windows` give the
 state at the current step only, so this module adds ``future_state`` ``[n_future, S]`` (robot units,
 the episode's last state repeated past its end, like the frames) to every sample; the collated
-batch carries it in ``batch.extras["future_state"]``. Everything else (generation, statistics,
+batch carries it in ``batch.future_state``. Everything else (generation, statistics,
 depth, cameras) is the ``metaworld`` data module's.
 """
 
