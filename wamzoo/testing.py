@@ -90,7 +90,8 @@ def _seeded_actions(policy, obs, seed: int = 0, **kwargs):
 def check_gradients(policy, batch, case: str = "") -> None:
     """With every loss at weight 1, a gradient reaches every trainable parameter over a few batches (after
     two optimiser steps, so zero-initialised output layers such as OVCR's edit pass gradient too). Where
-    the world model provides depth and the data has none, metric depth of 1-2 m is made up."""
+    the world model provides depth and the data has none, metric depth of 1-2 m is made up; a world model
+    with nothing to predict (no future unit) only has to be reached."""
     import torch
 
     if batch.depth is None and "depth" in policy.world_model.provides:
@@ -113,6 +114,13 @@ def check_gradients(policy, batch, case: str = "") -> None:
         policy.loss_weights = weights
     missing = [n for n, p in policy.named_parameters()
                if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
+    streams, _ = policy.build_streams(batch, train=True)
+    if not any(not bool(streams[n].cond.all()) for n in policy.world_model.streams_produced if n in streams):
+        # nothing to predict (behaviour cloning: no future frame): the world model is only an encoder, whose
+        # output head and last layer's queries serve nobody; it must still learn from the actions
+        assert any(n.startswith("world_model.") for n, p in policy.named_parameters()
+                   if p.requires_grad and n not in missing), f"{case}: no gradient reaches the world model"
+        missing = [n for n in missing if not n.startswith("world_model.")]
     assert not missing, f"{case}: no gradient reaches {len(missing)} trainable parameter(s), e.g. {missing[:6]}"
 
 
