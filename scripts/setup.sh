@@ -14,13 +14,18 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 PIP=".venv/bin/python -m pip"
-$PIP install -q --upgrade pip 2>&1 | grep -v -i warning || true
+quiet() {  # run a step silently; if it fails, show everything it printed and stop
+  local log; log="$(mktemp)"
+  if ! "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; return 1; fi
+  rm -f "$log"
+}
+quiet $PIP install -q --upgrade pip
 if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
-  $PIP install -q "torch==2.14.1" "torchvision==0.29.1" 2>&1 | grep -v -i warning || true
+  quiet $PIP install -q "torch==2.14.1" "torchvision==0.29.1"
 fi
 plugins=()
 for p in plugins/*/pyproject.toml; do [ -e "$p" ] && plugins+=("-e" "$(dirname "$p")"); done
-$PIP install -q -e ".[test]" "${plugins[@]}" 2>&1 | grep -v -i warning || true
+quiet $PIP install -q -e ".[test]" "${plugins[@]}"
 
 export MUJOCO_GL=egl
 export PATH="$ROOT/.venv/bin:$PATH"
