@@ -229,12 +229,15 @@ def test_a_page_without_trainings_has_no_minutes_option(tmp_path, capsys):
 def test_harmo_gate_accuracy_on_held_out_metaworld_windows(mw_dataset, tmp_path):
     """``harmo_wam_results.py gate``: a saved HarmoWAM policy scored on a Meta-World dataset's windows."""
     pytest.importorskip("wamzoo_harmo_wam")
-    from wamzoo.loading import policy_for_target
+    from wamzoo.recipes import compose
+    from wamzoo.testing import tiny_policy
 
     harmo = importlib.import_module("harmo_wam_results")
     data = [f"data.root={mw_dataset}", "data.size=32", "data.episodes=null", "data.suite=null",
             "data.tasks=[reach-v3,drawer-close-v3]"]
-    policy, _ = policy_for_target("harmo-wam", data + ["policy.world_model.num_layers=1", "policy.codec.patch=4"])
+    # an untrained policy with the dataset's statistics (a saved policy must carry them)
+    policy, _ = tiny_policy("harmo-wam", data + ["policy.world_model.num_layers=1", "policy.codec.patch=4"])
+    policy.config["recipe"] = compose("harmo-wam", data).to_dict()
     folder = policy.save_pretrained(tmp_path / "harmo")
     rep = harmo.gate_accuracy(str(folder), str(mw_dataset), batch_size=8)
     assert rep["windows"] > 0 and 0.0 <= rep["accuracy"] <= 1.0
