@@ -168,7 +168,9 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
                      report.num(r["train_minutes"], ".0f")])
     lines += report.table(["row", "group", "parts", *short, "mean", "ms / chunk", "params (M)", "steps", "minutes"],
                           rows, "lll" + "r" * (len(tasks) + 5))
-    lines += ["", "ms / chunk: median of `wamzoo bench latency` over every row's recipe, calls interleaved, one thread."
+    threads = sorted({r["threads"] for r in report.load(root / OUT / "latency.json") or []})
+    lines += ["", "ms / chunk: median of `wamzoo bench latency` over every row's recipe, calls interleaved"
+              + (f", {'/'.join(map(str, threads))} thread(s)." if threads else ".") +
               " Steps and minutes: the run's `metrics.csv` and wall time. A HarmoWAM row's minutes are its stage 2's;"
               " its stage 1 trained for the other half of the budget (`harmo-wam-on-fast-wam`: the `fast-wam` row).",
               "† evaluation read from the paper's page (same recipe, same budget, same layouts; its training run is"
