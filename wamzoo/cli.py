@@ -115,20 +115,20 @@ def cmd_info(args) -> int:
                 table.add_row(p.name, escape(ann), escape(default))
             console.print(table)
             if e.tiny:
-                console.print(f"tiny config: {e.tiny}", markup=False, highlight=False)
+                console.print(f"tiny config: {e.tiny}", markup=False, highlight=False, soft_wrap=True)
         elif e.kind == "recipe":
             from wamzoo.recipes import compose
 
-            console.print(f"# {e.target}", markup=False, highlight=False)
-            console.print(compose(e.target).to_yaml(), markup=False, highlight=False)
+            console.print(f"# {e.target}", markup=False, highlight=False, soft_wrap=True)
+            console.print(compose(e.target).to_yaml(), markup=False, highlight=False, soft_wrap=True)
         elif e.kind == "pretrained":
             spec = e.target
             for key in ("repo_id", "revision", "files", "converter", "options"):
                 if getattr(spec, key):
-                    console.print(f"{key}: {getattr(spec, key)}", markup=False, highlight=False)
+                    console.print(f"{key}: {getattr(spec, key)}", markup=False, highlight=False, soft_wrap=True)
         elif e.kind == "converter":
             console.print(f"function: {e.target if isinstance(e.target, str) else e.target.__qualname__}",
-                          markup=False, highlight=False)
+                          markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -139,8 +139,8 @@ def cmd_recipe(args) -> int:
     recipe = compose(args.recipe, args.overrides)
     console.print(f"# composed from {recipe.source}")
     for note in recipe.notes:
-        console.print(f"# note: {note}", markup=False, highlight=False)
-    console.print(recipe.to_yaml(), markup=False, highlight=False)
+        console.print(f"# note: {note}", markup=False, highlight=False, soft_wrap=True)
+    console.print(recipe.to_yaml(), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
