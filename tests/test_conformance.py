@@ -90,7 +90,7 @@ def test_loss_decreases_on_one_batch(built):
     check_loss_decreases(policy, batch, case=case)
 
 
-def test_same_seed_same_actions_and_cached_equals_uncached(built):
+def test_same_seed_same_actions_cached_equals_uncached_batched_equals_alone(built):
     case, policy, batch = built
     check_inference(policy, batch, case)
 

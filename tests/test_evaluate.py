@@ -98,3 +98,58 @@ def test_worker_processes_load_the_policy_themselves(tiny_policy, tmp_path):
     strip = lambda rep: [(e["seed"], e["success"], e["steps"], e["chunks"]) for e in rep["episodes"]]  # noqa: E731
     assert strip(parallel) == strip(inline)                      # same layouts, same seeded sampling
     assert np.isfinite(parallel["episodes_per_min"])
+
+
+def test_episodes_stepped_together_act_as_they_would_alone(tiny_policy, monkeypatch):
+    """One batched policy call per chunk for a group of episodes: each episode's executed actions equal
+    those of the same episode evaluated alone (its noise comes from its own seed)."""
+    from wamzoo.envs.metaworld import MetaWorldEnv
+
+    log: dict = {}
+    reset, step = MetaWorldEnv.reset, MetaWorldEnv.step
+
+    def logged_reset(self, seed=None, **kw):
+        self.logged_seed = seed
+        log[(self.batch_label, seed)] = []
+        return reset(self, seed=seed, **kw)
+
+    def logged_step(self, action, **kw):
+        log[(self.batch_label, self.logged_seed)].append(np.array(action))
+        return step(self, action, **kw)
+
+    monkeypatch.setattr(MetaWorldEnv, "reset", logged_reset)
+    monkeypatch.setattr(MetaWorldEnv, "step", logged_step)
+    reps = {}
+    for batch in (1, 3):
+        monkeypatch.setattr(MetaWorldEnv, "batch_label", batch, raising=False)
+        reps[batch] = evaluate(tiny_policy, tasks=["reach-v3"], episodes=3, max_steps=15, replan=4, workers=0,
+                               progress=False, batch=batch)
+    assert reps[3]["batch"] == 3 and [e["chunks"] for e in reps[3]["episodes"]] == [4, 4, 4]
+    for seed in reps[1]["seeds"]:
+        alone, together = np.stack(log[(1, seed)]), np.stack(log[(3, seed)])
+        assert alone.shape == together.shape == (15, 4)
+        np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert not np.allclose(np.stack(log[(3, 1_000_000)]), np.stack(log[(3, 1_000_001)]))  # layouts and noise differ
+    with pytest.raises(Exception, match="--batch"):
+        evaluate(tiny_policy, tasks=["reach-v3"], episodes=1, workers=0, progress=False, batch=0)
+
+
+@pytest.mark.parametrize("replan,lag", [(1, 0), (3, 0), (5, 2), (8, 0), (8, 7)])
+def test_every_frame_a_call_looks_at_is_rendered(tiny_policy, replan, lag):
+    """The evaluator renders only the frames ``needs_frame`` names; every call's frames must be among them."""
+    from wamzoo.evaluate import PolicyAgent
+
+    agent = PolicyAgent(tiny_policy, replan=replan, frame_lag=lag)
+    agent.reset("reach-v3", seeds=[1_000_000])
+    frame = {"rgb": np.zeros((2, 3, 32, 32), np.uint8), "depth": np.zeros((2, 1, 32, 32), np.float32),
+             "state": np.zeros(4, np.float32), "intrinsics": np.eye(3)[None].repeat(2, 0),
+             "extrinsics": np.eye(4)[None].repeat(2, 0)}
+    agent.observe(0, frame, {})
+    rendered = 1
+    for step in range(1, 60):  # the frame after env step `step`; a call every `replan` steps
+        needed = agent.needs_frame(step)
+        rendered += needed
+        agent.observe(0, frame if needed else {"state": frame["state"]}, {})
+        if step % agent.replan == 0:
+            agent.sample(agent.histories[0])  # raises if a frame it looks at was skipped
+    assert rendered < 60 or agent.replan == 1

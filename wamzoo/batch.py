@@ -91,6 +91,12 @@ class Batch:
         extras = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.extras.items()}
         return self.replace(**moved, extras=extras)
 
+    def index(self, rows: list[int]) -> "Batch":
+        """The samples at ``rows``, in that order (extras too)."""
+        take = lambda x: None if x is None else x[rows]  # noqa: E731
+        return self.replace(**{k: take(getattr(self, k)) for k in _TENSOR_FIELDS},
+                            extras={k: v[rows] if isinstance(v, Tensor) else v for k, v in self.extras.items()})
+
     def observation(self) -> "Batch":
         """The observed part: frames up to the current one, no action."""
         cut = lambda x: None if x is None else x[:, : self.n_obs]  # noqa: E731

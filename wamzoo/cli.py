@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default: 8)")
     s.add_argument("--max-steps", type=int, default=None, help="steps before an episode fails (default: 300)")
     s.add_argument("--workers", type=int, default=None, help="worker processes, 0 runs inline (default: 2)")
+    s.add_argument("--batch", type=int, default=None,
+                   help="episodes of a task stepped together, one batched policy call per chunk (default: 10)")
     s.add_argument("--frame-lag", type=int, default=0,
                    help="the policy's frames end this many steps before the present (a lagging camera or planner);"
                         " state and the present frame (batch.rgb_now) stay current (default: 0)")

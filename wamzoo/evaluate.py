@@ -14,8 +14,10 @@ the present frame (``batch.rgb_now``, for components that observe the chunk star
 AHA-WAM's executor) stay current. AHA-WAM's planner frame then falls L steps before the chunk
 grid: the phase its horizon-adaptive offset training covers.
 
-Reported per task: success rate, mean steps to success, policy latency per chunk, and control
-frequency (actions per second end to end: rendering, policy and physics). A coupling that times its
+Each task's episodes run in groups of ``batch`` stepped in lockstep: one batched policy call per
+chunk serves the whole group, and each episode draws its noise from its own seed, so its actions are
+those it would get alone. Reported per task: success rate, mean steps to success, policy latency per
+chunk (one batched call), and control frequency (actions per second end to end: rendering, policy and physics). A coupling that times its
 own parts (``timings()``, e.g. AHA-WAM's executor per chunk and planner per refresh) has
 them averaged per task and printed under the table. Episodes run in worker
 processes that each load the policy from its reference; an in-memory policy or ``workers=0``
@@ -63,24 +65,36 @@ class EpisodeResult:
 
 # -- agents: what chooses actions --------------------------------------------------------------
 class ScriptedAgent:
-    """Meta-World's scripted expert (reads the privileged state; one action per call)."""
+    """Meta-World's scripted expert (reads the privileged state; one action per call and episode)."""
 
     label, cameras, size, replan, frame_stride = "scripted", (), 64, 1, 1
 
-    def reset(self, task: str, seed: int) -> None:
+    def reset(self, task: str, seeds: Sequence[int]) -> None:
         from wamzoo.envs.metaworld import expert
 
-        self.act_fn = expert(task)
+        self.act_fn, self.privileged = expert(task), [None] * len(seeds)
 
-    def observe(self, obs: dict, info: dict) -> None:
-        self.privileged = info["privileged"]
+    def observe(self, i: int, obs: dict, info: dict) -> None:
+        self.privileged[i] = info["privileged"]
 
-    def act(self, decode: bool) -> tuple[np.ndarray, None]:
-        return self.act_fn(self.privileged)[None], None
+    def act(self, decode: bool) -> list[tuple[np.ndarray, None]]:
+        return [(self.act_fn(p)[None], None) for p in self.privileged]
+
+    def timing(self) -> None:
+        return None
+
+    def needs_frame(self, step: int) -> bool:
+        return False
+
+    def finish(self, i: int) -> None:
+        pass
 
 
 class PolicyAgent:
-    """A :class:`~wamzoo.policy.WAMPolicy` fed the observations it was trained on."""
+    """A :class:`~wamzoo.policy.WAMPolicy` fed the observations it was trained on, for a group of
+    episodes of one task stepped in lockstep: one batched ``predict`` per chunk, each episode with its own
+    noise generator seeded by its layout seed, so its actions are those it would get alone (the
+    conformance suite checks batched == alone for every composition)."""
 
     def __init__(self, policy, replan: int, label: str = "policy", frame_lag: int = 0):
         info = policy.info
@@ -99,93 +113,133 @@ class PolicyAgent:
         self.frame_lag = frame_lag
         self.span = (info.n_obs - 1) * info.frame_stride + 1 + frame_lag
 
-    def reset(self, task: str, seed: int) -> None:
+    def reset(self, task: str, seeds: Sequence[int]) -> None:
         self.policy.reset()
         self.task_id = self.policy.task_id(task)
-        self.history: deque = deque(maxlen=self.span)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.histories: list[deque] = [deque(maxlen=self.span) for _ in seeds]
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.samples: list[dict | None] = [None] * len(seeds)
+        self.finished: set[int] = set()
 
-    def observe(self, obs: dict, info: dict) -> None:
-        self.history.append(obs)
+    def observe(self, i: int, obs: dict, info: dict) -> None:
+        self.histories[i].append(obs)
 
-    def batch(self) -> Batch:
-        """The observation batch: ``n_obs`` frames ``frame_stride`` apart ending ``frame_lag`` steps ago
+    def needs_frame(self, step: int) -> bool:
+        """Whether the frame after env step ``step`` is one a later call looks at: calls come every ``replan``
+        steps, read the present camera (its pose, and the present frame when frames lag) and look
+        ``frame_lag + k * frame_stride`` steps back (k < n_obs). The others are not rendered."""
+        back = [self.frame_lag + k * self.frame_stride for k in range(self.info.n_obs)]
+        return any((step + b) % self.replan == 0 for b in (0, *back))
+
+    def sample(self, history: deque) -> dict:
+        """One episode's observation: ``n_obs`` frames ``frame_stride`` apart ending ``frame_lag`` steps ago
         (earlier frames padded at the start of an episode, the first frame standing in for a lagged one
         not yet seen), the present state and, when the frames lag, the present frame."""
         s, n = self.info.frame_stride, self.info.n_obs
-        have = len(self.history)
+        have = len(history)
         picks = [have - 1 - self.frame_lag - (n - 1 - j) * s for j in range(n)]
-        frames = [self.history[max(p, 0)] for p in picks]
-        now = self.history[-1]
-        t = lambda x: torch.from_numpy(np.asarray(x))[None]  # noqa: E731
-        rgb_now = t(now["rgb"])[:, None] if self.frame_lag else None
-        pad = [p < 0 for p in picks[:-1]] + [False]
-        return Batch(rgb=t(np.stack([f["rgb"] for f in frames])), n_obs=n, state=t(now["state"]),
-                     depth=t(np.stack([f["depth"] for f in frames])), frame_pad=t(np.array(pad)),
-                     task_id=torch.tensor([self.task_id]), intrinsics=t(now["intrinsics"]),
-                     extrinsics=t(now["extrinsics"]), rgb_now=rgb_now)
+        frames = [history[max(p, 0)] for p in picks]
+        now = history[-1]
+        if any("rgb" not in f for f in (*frames, now)):
+            raise WamzooError("a frame the policy looks at was not rendered: PolicyAgent.needs_frame disagrees with"
+                              " PolicyAgent.sample")
+        t = lambda x: torch.from_numpy(np.asarray(x))  # noqa: E731
+        sample = {"rgb": t(np.stack([f["rgb"] for f in frames])), "n_obs": n, "state": t(now["state"]),
+                  "depth": t(np.stack([f["depth"] for f in frames])),
+                  "frame_pad": t(np.array([p < 0 for p in picks[:-1]] + [False])),
+                  "task_id": self.task_id, "intrinsics": t(now["intrinsics"]), "extrinsics": t(now["extrinsics"])}
+        if self.frame_lag:
+            sample["rgb_now"] = t(now["rgb"])[None]
+        return sample
+
+    def finish(self, i: int) -> None:
+        """Episode ``i`` is over: its row keeps its last observation (the batch stays the same size)."""
+        self.finished.add(i)
+
+    def batch(self) -> Batch:
+        """The group's observations as one batch (episode ``i`` at row ``i``)."""
+        self.samples = [s if i in self.finished else self.sample(h)
+                        for i, (s, h) in enumerate(zip(self.samples, self.histories))]
+        return Batch.collate(self.samples)
 
     def timing(self) -> dict[str, float] | None:
-        """The coupling's timings of this episode (``Coupling.timings()``), if it reports any."""
+        """The coupling's timings of this group (``Coupling.timings()``), if it reports any."""
         stats = self.policy.coupling.timings()
         return {k: float(v) for k, v in stats.items()} or None
 
-    def act(self, decode: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        out = self.policy.predict(self.batch(), generator=self.generator, decode=decode)
+    def act(self, decode: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        out = self.policy.predict(self.batch(), generator=self.generators, decode=decode)
         frames = out.get("frames")
-        return out["action"][0, : self.replan].numpy(), None if frames is None else frames[0].numpy()
+        return [(a[: self.replan].numpy(), None if frames is None else frames[i].numpy())
+                for i, a in enumerate(out["action"])]
 
 
-# -- one episode -------------------------------------------------------------------------------
+# -- episodes ----------------------------------------------------------------------------------
 class Runner:
-    """Runs episodes for one agent, keeping one environment per task."""
+    """Runs groups of episodes of one task in lockstep, keeping one environment per episode of a group
+    (for the task at hand only)."""
 
     def __init__(self, agent, max_steps: int, video_dir: str | None):
         self.agent, self.max_steps, self.video_dir = agent, max_steps, video_dir
-        self.envs: dict[str, Any] = {}
+        self.task, self.envs = None, []
 
-    def env(self, task: str):
+    def _envs(self, task: str, n: int) -> list:
         from wamzoo.envs.metaworld import DEFAULT_CAMERAS, MetaWorldEnv
 
-        if task not in self.envs:
-            cameras = self.agent.cameras or (DEFAULT_CAMERAS if self.video_dir else ())
-            self.envs[task] = MetaWorldEnv(task, cameras, self.agent.size, self.agent.size, split="eval",
-                                           max_steps=self.max_steps)
-        return self.envs[task]
+        if task != self.task:
+            self.close()
+            self.task = task
+        cameras = self.agent.cameras or (DEFAULT_CAMERAS if self.video_dir else ())
+        while len(self.envs) < n:
+            self.envs.append(MetaWorldEnv(task, cameras, self.agent.size, self.agent.size, split="eval",
+                                          max_steps=self.max_steps))
+        return self.envs[:n]
 
-    def episode(self, task: str, seed: int) -> EpisodeResult:
-        env, agent = self.env(task), self.agent
+    def episodes(self, task: str, seeds: Sequence[int]) -> list[EpisodeResult]:
+        """One episode per seed, stepped together: each policy call serves every episode still running (a
+        finished one keeps its last observation, so a stateful coupling sees a fixed batch)."""
+        envs, agent, n = self._envs(task, len(seeds)), self.agent, len(seeds)
         t0 = time.perf_counter()
-        obs, info = env.reset(seed=seed)
-        agent.reset(task, seed)
-        agent.observe(obs, info)
-        steps = chunks = 0
-        policy_s, success, truncated = 0.0, False, False
-        video: list[np.ndarray] = []
+        agent.reset(task, seeds)
+        for i, (env, seed) in enumerate(zip(envs, seeds)):
+            obs, info = env.reset(seed=seed)
+            agent.observe(i, obs, info)
+        steps, chunks, policy_s, wall = [0] * n, [0] * n, [0.0] * n, [0.0] * n
+        success, done = [False] * n, [False] * n
         record = self.video_dir is not None
-        while not (success or truncated):
+        videos: list[list[np.ndarray]] = [[] for _ in seeds]
+        while not all(done):
             tc = time.perf_counter()
-            actions, predicted = agent.act(decode=record)
-            policy_s += time.perf_counter() - tc
-            chunks += 1
-            for k, action in enumerate(actions):
-                obs, _, _, truncated, info = env.step(action)
-                steps += 1
-                success = bool(info["success"])
-                agent.observe(obs, info)
-                if record:
-                    video.append(_panel(obs["rgb"], predicted, k + 1, agent.frame_stride))
-                if success or truncated:
-                    break
-        result = EpisodeResult(task, seed, success, steps, chunks, policy_s, time.perf_counter() - t0,
-                               timing=getattr(agent, "timing", lambda: None)())
-        if record:
-            result.video = write_video(Path(self.video_dir) / f"{task}_{seed}_{'ok' if success else 'fail'}", video)
-        return result
+            outs = agent.act(decode=record)
+            dt = time.perf_counter() - tc
+            for i, (actions, predicted) in enumerate(outs):
+                if done[i]:
+                    continue
+                policy_s[i] += dt
+                chunks[i] += 1
+                for k, action in enumerate(actions):
+                    render = record or agent.needs_frame(steps[i] + 1)
+                    obs, _, _, truncated, info = envs[i].step(action, render=render)
+                    steps[i] += 1
+                    success[i] = bool(info["success"])
+                    agent.observe(i, obs, info)
+                    if record:
+                        videos[i].append(_panel(obs["rgb"], predicted, k + 1, agent.frame_stride))
+                    if success[i] or truncated:
+                        done[i], wall[i] = True, time.perf_counter() - t0
+                        agent.finish(i)
+                        break
+        timing = agent.timing()
+        results = [EpisodeResult(task, seed, success[i], steps[i], chunks[i], policy_s[i], wall[i], timing=timing)
+                   for i, seed in enumerate(seeds)]
+        for r, frames in zip(results, videos) if record else ():
+            r.video = write_video(Path(self.video_dir) / f"{task}_{r.seed}_{'ok' if r.success else 'fail'}", frames)
+        return results
 
     def close(self) -> None:
-        for env in self.envs.values():
+        for env in self.envs:
             env.close()
+        self.envs = []
 
 
 def _panel(rgb: np.ndarray, predicted: np.ndarray | None, k: int, stride: int) -> np.ndarray:
@@ -227,20 +281,22 @@ def _init_worker(ref: str, replan: int, frame_lag: int, max_steps: int, video_di
     _RUNNER = Runner(_make_agent(ref, replan, frame_lag), max_steps, video_dir)
 
 
-def _run(task: str, seed: int) -> EpisodeResult:
-    return _RUNNER.episode(task, seed)
+def _run(task: str, seeds: list[int]) -> list[EpisodeResult]:
+    return _RUNNER.episodes(task, seeds)
 
 
 # -- evaluation --------------------------------------------------------------------------------
 def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str | None = None, episodes: int = 10,
              seed: int | None = None, replan: int | None = None, max_steps: int | None = None, workers: int = 2,
              video_dir: str | None = None, reference: str | None = None, command: str | None = None,
-             progress: bool = True, frame_lag: int = 0) -> dict:
+             progress: bool = True, frame_lag: int = 0, batch: int = 10) -> dict:
     """Evaluate ``policy`` in closed loop; returns the JSON-ready report (see module doc).
 
     ``policy`` is a :class:`~wamzoo.policy.WAMPolicy`, a reference :func:`~wamzoo.loading.load_policy`
     accepts, or ``"scripted"``. Worker processes load it from its reference (``reference`` for an
-    in-memory policy); without one, or with ``workers=0``, episodes run inline.
+    in-memory policy); without one, or with ``workers=0``, episodes run inline. Each task's episodes run
+    in groups of ``batch`` stepped in lockstep, one batched policy call per chunk for the whole group;
+    an episode's actions do not depend on its group (its noise comes from its own seed).
 
     >>> report = evaluate("runs/mw-tiny", suite="mw-easy", episodes=5)          # doctest: +SKIP
     >>> report["tasks"]["reach-v3"]["success_rate"]                             # doctest: +SKIP
@@ -251,6 +307,8 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
 
     if episodes < 1:
         raise UsageError(f"episodes per task (--episodes) must be 1 or more, got {episodes}")
+    if batch < 1:
+        raise UsageError(f"episodes stepped together (--batch) must be 1 or more, got {batch}")
     seed = EVAL_SEEDS.start if seed is None else seed
     seeds = list(range(seed, seed + episodes))
     check_seeds(seeds, "eval")
@@ -262,18 +320,18 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
     names = suite_tasks(suite, tasks, known=agent.policy.tasks if isinstance(agent, PolicyAgent) else None)
     if isinstance(agent, PolicyAgent):
         _check_disjoint(agent.info.seed_range, seeds)
-    jobs = [(t, s) for t in names for s in seeds]
+    groups = [(t, seeds[i:i + batch]) for t in names for i in range(0, len(seeds), batch)]
     results: list[EpisodeResult] = []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     t0 = time.perf_counter()
     with Progress(*columns, disable=not progress) as bar:
-        job = bar.add_task(f"eval {agent.label}", total=len(jobs))
+        job = bar.add_task(f"eval {agent.label}", total=len(names) * len(seeds))
         if workers <= 0 or reference is None:
             runner = Runner(agent, max_steps, video_dir)
             try:
-                for t, s in jobs:
-                    results.append(runner.episode(t, s))
-                    bar.advance(job)
+                for t, group in groups:
+                    results += runner.episodes(t, group)
+                    bar.advance(job, len(group))
             finally:
                 runner.close()
         else:
@@ -281,12 +339,12 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(reference, agent.replan, frame_lag, max_steps, video_dir,
                                                threads)) as pool:
-                for fut in as_completed([pool.submit(_run, t, s) for t, s in jobs]):
-                    results.append(fut.result())
-                    bar.advance(job)
+                for fut in as_completed([pool.submit(_run, t, group) for t, group in groups]):
+                    results += fut.result()
+                    bar.advance(job, len(fut.result()))
     wall = time.perf_counter() - t0
     return report(results, names, None if tasks else suite, seeds, wall, policy=agent.label, replan=agent.replan,
-                  frame_lag=frame_lag, max_steps=max_steps, workers=workers,
+                  frame_lag=frame_lag, max_steps=max_steps, workers=workers, batch=batch,
                   command=command or " ".join(["wamzoo"] + sys.argv[1:]))
 
 
@@ -347,7 +405,7 @@ def print_report(rep: dict, console) -> None:
         table.add_row("mean without reach", f"{rep['mean_success_rate_without_reach']:.0%}", "", "", "", "")
     console.print(table)
     console.print(f"{rep['env_steps_per_s']:.0f} env steps/s, {rep['episodes_per_min']:.1f} episodes/min"
-                  f" ({rep['workers']} workers, {rep['wall_s']:.0f} s)")
+                  f" ({rep['workers']} workers, {rep.get('batch', 1)} episodes per policy call, {rep['wall_s']:.0f} s)")
     for name, t in rep["tasks"].items():
         if t.get("timing"):
             console.print(f"{name} timings: " + ", ".join(f"{k} {v:.1f}" for k, v in t["timing"].items()))
@@ -389,7 +447,7 @@ def evaluate_from_args(args) -> int:
                    episodes=pick(args.episodes, spec.episodes), seed=pick(args.seed, spec.seed),
                    replan=pick(args.replan, spec.replan), max_steps=pick(args.max_steps, spec.max_steps),
                    workers=pick(args.workers, spec.workers), video_dir=args.video, reference=ref,
-                   frame_lag=args.frame_lag)
+                   frame_lag=args.frame_lag, batch=pick(args.batch, spec.batch))
     print_report(rep, Console())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

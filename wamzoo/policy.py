@@ -31,7 +31,7 @@ from wamzoo.normalize import Normalizer
 from wamzoo.plugins import get_plugins
 from wamzoo.recipes import to_plain
 from wamzoo.registry import Registry
-from wamzoo.sampling import noise_streams, sample
+from wamzoo.sampling import Generators, noise_streams, sample
 
 
 class WAMPolicy(nn.Module):
@@ -165,7 +165,7 @@ class WAMPolicy(nn.Module):
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, obs: Batch, generator: torch.Generator | None = None, decode: bool = False,
+    def predict(self, obs: Batch, generator: Generators = None, decode: bool = False,
                 readouts: bool = False, plan: list[Phase] | None = None, cache: bool = True) -> dict[str, Any]:
         """Sample every stream the scheduler plans; returns ``action`` (robot units) and the streams.
 
@@ -174,6 +174,8 @@ class WAMPolicy(nn.Module):
         ``readout`` (e.g. X-WAM's depth) are predicted at the last step and left in ``streams``.
         ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one);
         ``cache=False`` samples by the coupling's uncached reference pass (same actions, slower).
+        ``generator``: one for the batch, or one per sample (a sample's actions then do not depend on the
+        batch it is in: see :func:`wamzoo.sampling.randn`).
         """
         obs.check_fits(self.info, self.codec.resizes)
         laps = Laps()

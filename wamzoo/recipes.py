@@ -92,6 +92,7 @@ class EvalSpec:
     replan: int = 8
     max_steps: int | None = None
     workers: int = 2
+    batch: int = 10
 
 
 @dataclass

@@ -9,7 +9,7 @@ and advances each with its sampler. Conditioning units keep their clean values a
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Mapping, Protocol, Sequence, Union
 
 import torch
 
@@ -17,17 +17,33 @@ from wamzoo.interfaces import ActionExpert, Conditioning, Coupling, Phase, Strea
 from wamzoo.samplers import FlowSampler
 
 
+#: One generator for the whole batch, or one per sample (the batch's first dimension).
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
+
+
 class Lap(Protocol):
     def __call__(self, part: str) -> None: ...
 
 
-def noise_streams(streams: Mapping[str, Stream], generated: set[str],
-                  generator: torch.Generator | None = None) -> None:
+def randn(shape: torch.Size, generator: Generators = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """Gaussian noise of ``shape`` on ``device``, drawn on each generator's own device. With one generator per
+    sample, sample ``i`` draws from ``generator[i]`` alone: its noise, and so its actions, do not depend on the
+    batch it is sampled in (batched evaluation gives each episode's actions as if sampled alone)."""
+    if generator is None:
+        return torch.randn(shape, device=device)
+    if isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, device=generator.device).to(device)
+    if len(generator) != shape[0]:
+        raise ValueError(f"one generator per sample: got {len(generator)} generators for a batch of {shape[0]}")
+    return torch.stack([torch.randn(shape[1:], generator=g, device=g.device).to(device) for g in generator])
+
+
+def noise_streams(streams: Mapping[str, Stream], generated: set[str], generator: Generators = None) -> None:
     """Replace the non-conditioning units of the ``generated`` streams by Gaussian noise (``t = 1``);
     every other unit starts at ``t = 0``."""
     for name, s in streams.items():
         if name in generated:
-            noise = torch.randn(s.x.shape, generator=generator, device="cpu" if generator else s.x.device)
+            noise = randn(s.x.shape, generator, s.x.device)
             s.x = torch.where(_units(s.cond, s.x), s.x, noise.to(s.x))
         s.t = torch.where(s.cond, 0.0, 1.0 if name in generated else 0.0).float()
 

@@ -80,11 +80,14 @@ def upstream_wan_block(r, dim: int, ffn: int, attn: int | None = None) -> dict:
 
 
 # -- conformance: what every registered component must do inside a tiny composition ----------------
-def _seeded_actions(policy, obs, seed: int = 0, **kwargs):
+def _seeded_actions(policy, obs, seed: int | list[int] = 0, **kwargs):
+    """Actions for one seed, or for one seed per sample (a list)."""
     import torch
 
     policy.reset()
-    return policy.predict(obs, generator=torch.Generator().manual_seed(seed), **kwargs)["action"]
+    generator = ([torch.Generator().manual_seed(s) for s in seed] if isinstance(seed, list)
+                 else torch.Generator().manual_seed(seed))
+    return policy.predict(obs, generator=generator, **kwargs)["action"]
 
 
 def check_gradients(policy, batch, case: str = "") -> None:
@@ -145,7 +148,8 @@ def check_loss_decreases(policy, batch, steps: int = 20, case: str = "") -> None
 
 def check_inference(policy, batch, case: str = "") -> None:
     """Finite actions; identical for an identical seed; cached == uncached (<= 1e-5) where the coupling
-    declares an uncached reference (``Coupling.uncached_reference``)."""
+    declares an uncached reference (``Coupling.uncached_reference``); with one generator per sample, each
+    sample's actions in the batch equal its actions sampled alone (<= 1e-5: batched evaluation)."""
     import torch
 
     policy.eval()
@@ -156,6 +160,11 @@ def check_inference(policy, batch, case: str = "") -> None:
     if policy.coupling.uncached_reference:
         torch.testing.assert_close(_seeded_actions(policy, obs, cache=False), a, atol=1e-5, rtol=0,
                                    msg=lambda m: f"{case}: cached != uncached: {m}")
+    seeds = range(obs.batch_size)
+    together = _seeded_actions(policy, obs, seed=list(seeds))
+    for i in seeds:
+        torch.testing.assert_close(together[i:i + 1], _seeded_actions(policy, obs.index([i]), seed=[i]), atol=1e-5,
+                                   rtol=0, msg=lambda m: f"{case}: sample {i} differs batched and alone: {m}")
 
 
 def check_save_load(policy, batch, folder: str | os.PathLike, case: str = "") -> None:

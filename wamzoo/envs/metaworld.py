@@ -166,7 +166,7 @@ class MetaWorldEnv(gym.Env):
             model.site_size[goal, 0] = goal_radius
         model.vis.quality.offsamples = msaa
         self._cams = [self._camera(name) for name in self.cameras]
-        self._views = _Views(model, height, width) if self.cameras else None
+        self._views = _Views.acquire((task, height, width, msaa), model) if self.cameras else None
         V = len(self.cameras)
         self.observation_space = spaces.Dict({
             "rgb": spaces.Box(0, 255, (V, 3, height, width), np.uint8),
@@ -210,16 +210,19 @@ class MetaWorldEnv(gym.Env):
                 "layout": np.array(self.mw._last_rand_vec, dtype=np.float64)}
         return self._observe(privileged), info
 
-    def step(self, action):
+    def step(self, action, render: bool = True):
+        """Gymnasium's step; with ``render=False`` the observation holds ``state`` alone (the cameras are
+        not rendered: an evaluator skips the frames its policy will never look at)."""
         action = np.clip(np.asarray(action, dtype=np.float32).reshape(ACTION_DIM), -1.0, 1.0)
         privileged, reward, _, _, mw_info = self.mw.step(action)
         self.steps += 1
         info = dict(mw_info, task=self.task, success=bool(mw_info["success"]), privileged=privileged)
-        return self._observe(privileged), float(reward), False, self.steps >= self.max_steps, info
+        obs = self._observe(privileged) if render else {"state": np.asarray(privileged[:STATE_DIM], dtype=np.float32)}
+        return obs, float(reward), False, self.steps >= self.max_steps, info
 
     def close(self) -> None:
         if self._views is not None:
-            self._views.close()
+            self._views.release()
             self._views = None
         self.mw.close()
 
@@ -233,7 +236,7 @@ class MetaWorldEnv(gym.Env):
             obs["depth"] = np.zeros((V, 1, H, W), np.float32)
         for v, cam in enumerate(self._cams):
             depth = obs["depth"][v, 0] if self.with_depth else None
-            scene = self._views.render(self.mw.data, cam, obs["rgb"][v], depth)
+            scene = self._views.render(self.mw.model, self.mw.data, cam, obs["rgb"][v], depth)
             obs["intrinsics"][v], obs["extrinsics"][v] = self._pinhole(scene)
         return obs
 
@@ -254,13 +257,16 @@ class _Views:
 
     Shadows, reflections and skybox are off; depth is linearised to metres exactly as
     ``mujoco.Renderer`` does (reversed-Z buffer, planes ``znear * extent`` and ``zfar * extent``).
+    Environments of one task and size share one (:meth:`acquire`): the GL context and the uploaded
+    meshes and textures cost a second to make, and each render takes the environment's own model and data.
     """
+
+    _shared: dict[tuple, "_Views"] = {}
 
     def __init__(self, model: mujoco.MjModel, height: int, width: int):
         if width > model.vis.global_.offwidth or height > model.vis.global_.offheight:
             raise WamzooError(f"{height}x{width} exceeds the offscreen buffer"
                               f" ({model.vis.global_.offheight}x{model.vis.global_.offwidth}); use a smaller size")
-        self.model = model
         _load_triton_first()
         if os.environ.get("MUJOCO_GL", "").lower() == "egl":  # even if mujoco was imported first
             from mujoco.egl import GLContext
@@ -282,12 +288,29 @@ class _Views:
         self.depth = np.zeros((height, width), np.float32)
         extent = model.stat.extent
         self.near, self.far = model.vis.map.znear * extent, model.vis.map.zfar * extent
+        self.key, self.users = None, 0
 
-    def render(self, data: mujoco.MjData, camera: mujoco.MjvCamera, rgb: np.ndarray,
+    @classmethod
+    def acquire(cls, key: tuple, model: mujoco.MjModel) -> "_Views":
+        """The renderer shared by the environments of ``key`` (task, height, width, msaa); :meth:`release` it."""
+        views = cls._shared.get(key)
+        if views is None:
+            views = cls._shared[key] = cls(model, key[1], key[2])
+            views.key = key
+        views.users += 1
+        return views
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            self._shared.pop(self.key, None)
+            self.close()
+
+    def render(self, model: mujoco.MjModel, data: mujoco.MjData, camera: mujoco.MjvCamera, rgb: np.ndarray,
                depth: np.ndarray | None) -> mujoco.MjvScene:
         """Render ``camera`` into ``rgb`` ``[3, H, W]`` and ``depth`` ``[H, W]`` (metres); returns the scene."""
         self.gl.make_current()
-        mujoco.mjv_updateScene(self.model, data, self.option, None, camera, mujoco.mjtCatBit.mjCAT_ALL, self.scene)
+        mujoco.mjv_updateScene(model, data, self.option, None, camera, mujoco.mjtCatBit.mjCAT_ALL, self.scene)
         mujoco.mjr_render(self.rect, self.scene, self.ctx)
         mujoco.mjr_readPixels(self.rgb, self.depth if depth is not None else None, self.rect, self.ctx)
         rgb[:] = self.rgb[::-1].transpose(2, 0, 1)

@@ -31,13 +31,13 @@ def test_evaluator_reports_executor_and_planner_rates(aha_wam):
     policy, batch = aha_wam(batch_size=1)
     policy.info.cameras = ["top"]
     agent = PolicyAgent(policy, replan=4)
-    agent.reset("task-0", seed=0)
+    agent.reset("task-0", seeds=[0])
     for obs_rgb in batch.rgb[0]:
-        agent.observe({"rgb": obs_rgb.numpy(), "state": batch.state[0].numpy(),
+        agent.observe(0, {"rgb": obs_rgb.numpy(), "state": batch.state[0].numpy(),
                        "depth": np.zeros((1, 1, 32, 32), np.float32), "intrinsics": np.eye(3)[None],
                        "extrinsics": np.eye(4)[None]}, {})
     for _ in range(3):
-        actions, _ = agent.act(decode=False)
+        [(actions, _)] = agent.act(decode=False)
         assert actions.shape == (4, 4)
     timing = agent.timing()
     assert timing["chunks"] == 3 and timing["refreshes"] == 1 and timing["executor_hz"] > 0
@@ -57,14 +57,14 @@ def test_lagging_frames_go_to_the_planner_and_the_present_frame_to_the_executor(
     with pytest.raises(WamzooError, match="0 or more"):
         PolicyAgent(policy, replan=4, frame_lag=-1)
     agent = PolicyAgent(policy, replan=4, frame_lag=lag)
-    agent.reset("task-0", seed=0)
+    agent.reset("task-0", seeds=[0])
     V, C, H, W = batch.rgb.shape[2:]
     for i in range(steps):  # frame i is filled with 10 * i
-        agent.observe({"rgb": np.full((V, C, H, W), 10 * i, np.uint8), "state": batch.state[0].numpy(),
+        agent.observe(0, {"rgb": np.full((V, C, H, W), 10 * i, np.uint8), "state": batch.state[0].numpy(),
                        "depth": np.zeros((V, 1, H, W), np.float32), "intrinsics": np.eye(3)[None].repeat(V, 0),
                        "extrinsics": np.eye(4)[None].repeat(V, 0)}, {})
     b = agent.batch()
-    s, n, first = policy.info.frame_stride, policy.info.n_obs, steps - len(agent.history)
+    s, n, first = policy.info.frame_stride, policy.info.n_obs, steps - len(agent.histories[0])
     want = [max(steps - 1 - lag - (n - 1 - j) * s, first) for j in range(n)]
     assert [int(b.rgb[0, j].flatten()[0]) // 10 for j in range(n)] == want
     assert int(b.rgb_now.flatten()[0]) == 10 * (steps - 1) and not bool(b.frame_pad[0, -1])
