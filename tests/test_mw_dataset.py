@@ -223,3 +223,29 @@ def test_a_lerobot_dataset_reads_through_the_same_interface(tmp_path, kind):
     assert "depth" not in item and "intrinsics" not in item
     batch = next(iter(dm.train_dataloader())).validate(need_action=True)
     assert batch.rgb.shape == (2, 2, 1, 3, 16, 16)
+
+
+def test_random_shift_moves_every_frame_of_a_view_together(mw_dataset):
+    """With ``shift``, a window's frames (history and future), depth and step frames move by one offset per
+    view, and its intrinsics follow (the principal point moves with the image)."""
+    import torch
+
+    from wamzoo.data.augment import shift_offsets, shift_views
+    from wamzoo.data.dataset import Windows
+    from wamzoo.data.lerobot import LeRobotFrames
+
+    frames = LeRobotFrames(mw_dataset, depth=True)
+    args = dict(horizon=4, n_obs=2, n_future=2, frame_stride=2, step_obs=True)
+    plain, shifted = Windows(frames, **args), Windows(frames, shift=3, **args)
+    torch.manual_seed(7)
+    item = shifted[5]
+    torch.manual_seed(7)
+    offsets = shift_offsets(2, 3)
+    want = plain[5]
+    assert offsets.any() and abs(offsets).max() <= 3
+    for key in ("rgb", "depth", "step_rgb"):
+        np.testing.assert_array_equal(item[key].numpy(), shift_views(want[key].numpy(), offsets))
+    np.testing.assert_allclose(item["intrinsics"][:, :2, 2] - want["intrinsics"][:, :2, 2], offsets[:, ::-1])
+    torch.testing.assert_close(item["action"], want["action"])
+    with pytest.raises(Exception, match="shift >= 0"):
+        Windows(frames, shift=-1, **args)

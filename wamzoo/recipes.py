@@ -61,6 +61,8 @@ class TrainerSpec:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
     warmup_steps: int = 100
     grad_clip: float = 1.0
+    #: Decay of the weights' moving average the run is evaluated and saved with (e.g. 0.999; None: the last weights).
+    ema: float | None = None
     precision: str = "32-true"
     accelerator: str = "cpu"
     devices: int = 1

@@ -3,9 +3,11 @@
 One :class:`WAMModule` wraps a :class:`~wamzoo.policy.WAMPolicy`; its hyper-parameters are the
 composed recipe and the data info (with statistics), so a checkpoint rebuilds its policy alone.
 Runs write ``RUN/checkpoints/{last,step=N}.ckpt``, CSV logs (``RUN/metrics.csv``) and
-TensorBoard logs (``RUN/tb``); a rerun resumes from ``last.ckpt`` and appends to the logs. A run
-folder holding a run that this training would not continue (another configuration, logs without a
-checkpoint, ``trainer.resume=false``) is refused before anything is written. ``trainer.strategy`` is
+TensorBoard logs (``RUN/tb``); with ``trainer.ema`` checkpoints carry the weights' moving average
+(:mod:`wamzoo.ema`), which the run is then evaluated, exported and initialised from. A rerun resumes
+from ``last.ckpt`` and appends to the logs. A run folder holding a run that this training would not
+continue (another configuration, logs without a checkpoint, ``trainer.resume=false``) is refused
+before anything is written. ``trainer.strategy`` is
 passed to Lightning: ``ddp`` runs on CPUs with gloo, ``fsdp`` on GPUs.
 """
 
@@ -22,6 +24,7 @@ import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from wamzoo.ema import EMA, averaged
 from wamzoo.errors import OutputError
 from wamzoo.hub import load_weights_only
 from wamzoo.data.info import DataInfo
@@ -74,12 +77,12 @@ def _prefixed(name: str, prefixes) -> bool:
 
 
 def source_state(ref: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Policy weights of a training checkpoint, run folder or saved folder."""
+    """Policy weights of a training checkpoint (its moving average if it has one), run folder or saved folder."""
     path = Path(ref)
     if path.is_dir() and (path / "checkpoints" / "last.ckpt").is_file():
         path = path / "checkpoints" / "last.ckpt"
     if path.is_file() and path.suffix == ".ckpt":
-        state = load_weights_only(path)["state_dict"]
+        state = averaged(load_weights_only(path))
         return {k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")}
     if path.is_dir() and (path / "model.safetensors").is_file():
         from safetensors.torch import load_file
@@ -208,6 +211,8 @@ def train(recipe: Recipe, out_dir: str | os.PathLike | None = None, callbacks: l
     cbs = [L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="step={step}", auto_insert_metric_name=False,
                                                every_n_train_steps=spec.ckpt_every, save_top_k=-1, save_last=True),
            L.pytorch.callbacks.LearningRateMonitor(logging_interval="step"), SaveLast(ckpt_dir / "last.ckpt")]
+    if spec.ema:
+        cbs.append(EMA(spec.ema))
     if spec.progress:
         cbs.append(L.pytorch.callbacks.RichProgressBar(leave=True))
     loggers = [CSVLogger(run, name="", version=""),
@@ -226,13 +231,14 @@ def train(recipe: Recipe, out_dir: str | os.PathLike | None = None, callbacks: l
 
 
 def load_checkpoint(path: str | os.PathLike) -> WAMPolicy:
-    """Rebuild the policy of a Lightning checkpoint written by :func:`train` (strict)."""
+    """Rebuild the policy of a Lightning checkpoint written by :func:`train` (strict), with the weights'
+    moving average where the run kept one (``trainer.ema``)."""
     ckpt = load_weights_only(path)
     hp = ckpt.get("hyper_parameters")
     if not hp or "recipe" not in hp or "info" not in hp:
         raise ValueError(f"{path} is not a wamzoo training checkpoint (no recipe/info hyper-parameters)")
     policy = WAMPolicy.from_config(hp["recipe"]["policy"], DataInfo.from_dict(hp["info"]))
     policy.config["recipe"] = hp["recipe"]
-    state = {k[len("policy."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("policy.")}
+    state = {k[len("policy."):]: v for k, v in averaged(ckpt).items() if k.startswith("policy.")}
     policy.load_state_dict(state, strict=True)
     return policy.eval()

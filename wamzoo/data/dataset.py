@@ -11,7 +11,9 @@ A window is centred on a *current step* ``t`` of an episode (every frame is one)
   and states by a function the recipe names (:func:`step_extras`; e.g. HarmoWAM's gate labels);
 - with ``step_obs``, what is observed before each action of the chunk: ``step_rgb [K, V, 3, H, W]``
   (frames ``t, ..., t + K - 1``) and ``step_state [K, S]`` (e.g. AHA-WAM's chunk-start observations
-  at any phase offset).
+  at any phase offset);
+- with ``shift``, every view of the window moved by a random offset of up to ``shift`` pixels
+  (:mod:`wamzoo.data.augment`).
 
 Indices outside the episode repeat its first (history) or last (future, actions) element and are
 flagged in ``frame_pad`` / ``action_pad``. The data module generates the dataset when ``root`` is
@@ -29,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from wamzoo.batch import Batch
+from wamzoo.data.augment import shift_intrinsics, shift_offsets, shift_views
 from wamzoo.data.generate import generate
 from wamzoo.data.info import DataInfo
 from wamzoo.data.lerobot import LeRobotFrames, read_info, read_tasks
@@ -43,10 +46,10 @@ class Windows(Dataset):
 
     def __init__(self, frames: LeRobotFrames, horizon: int, n_obs: int = 1, n_future: int = 0,
                  frame_stride: int = 1, tasks: Sequence[str] | None = None,
-                 extras: Mapping[str, Any] | None = None, step_obs: bool = False):
-        if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1:
-            raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1; got {horizon},"
-                              f" {n_obs}, {n_future}, {frame_stride}")
+                 extras: Mapping[str, Any] | None = None, step_obs: bool = False, shift: int = 0):
+        if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1 or shift < 0:
+            raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1, shift >= 0; got"
+                              f" {horizon}, {n_obs}, {n_future}, {frame_stride}, {shift}")
         self.frames, self.horizon, self.n_obs, self.n_future = frames, horizon, n_obs, n_future
         self.stride = frame_stride
         self.tasks = list(tasks) if tasks else list(frames.tasks)
@@ -54,7 +57,7 @@ class Windows(Dataset):
         self.task_id = remap[frames.task]
         self.samples = np.flatnonzero(self.task_id >= 0)
         self.extras = step_extras(frames, extras or {})
-        self.step_obs = step_obs
+        self.step_obs, self.shift = step_obs, shift
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -89,6 +92,13 @@ class Windows(Dataset):
         if self.step_obs:
             item["step_rgb"] = torch.from_numpy(np.stack([f.images(c)[actions] for c in f.cameras], axis=1))
             item["step_state"] = torch.from_numpy(f.state[actions])
+        if self.shift:
+            offsets = shift_offsets(len(f.cameras), self.shift)
+            for key in ("rgb", "depth", "step_rgb"):
+                if key in item:
+                    item[key] = torch.from_numpy(shift_views(item[key].numpy(), offsets))
+            if "intrinsics" in item:
+                item["intrinsics"] = torch.from_numpy(shift_intrinsics(item["intrinsics"].numpy(), offsets))
         return item
 
 
@@ -138,13 +148,14 @@ class MetaWorldDataModule(L.LightningDataModule):
         extras: per-step values added to every window, ``{name: "module:function"}`` or
             ``{name: {fn: "module:function", **kwargs}}`` (see :func:`step_extras`).
         step_obs: add the frames and states observed before every action of the chunk (module doc).
+        shift: random-shift augmentation of up to this many pixels per view (0: none; module doc).
         batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
     """
 
     def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
-                 extras: dict[str, Any] | None = None, step_obs: bool = False,
+                 extras: dict[str, Any] | None = None, step_obs: bool = False, shift: int = 0,
                  batch_size: int = 32, num_workers: int = 2, seed: int = 0):
         super().__init__()
         self.root, self.suite, self.task_names = Path(root), suite, tasks
@@ -154,7 +165,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.seed = seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
-        self.step_obs = step_obs
+        self.step_obs, self.shift = step_obs, shift
 
     def _selected_tasks(self, available: Sequence[str] | None = None) -> list[str] | None:
         if self.suite is None and not self.task_names:
@@ -183,7 +194,7 @@ class MetaWorldDataModule(L.LightningDataModule):
             self.prepare_data()
             frames = LeRobotFrames(self.root, self.cameras, self.depth)
             self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), extras=self.extras,
-                                    step_obs=self.step_obs, **self.window_args)
+                                    step_obs=self.step_obs, shift=self.shift, **self.window_args)
         return self._windows
 
     def describe(self) -> DataInfo:
