@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from wamzoo.cli import main
 
@@ -49,6 +50,12 @@ def test_train_and_bench(capsys, tmp_path):
         parts = [r[f"part_{k}_ms"] for k in ("encode", "prefill", "denoise", "finish")]
         assert min(parts) >= 0 and r["part_denoise_ms"] > 0 and sum(parts) <= 1.5 * r["p90_ms"]
     assert "where a call's time goes" in out
+    code, out = run(capsys, "bench", "latency", "tiny-mot", "--repeats", "2", "--warmup", "1", "--device", "cpu",
+                    "--dtype", "bfloat16", "--json", str(js))
+    assert code == 0 and [(r["device"], r["dtype"]) for r in json.loads(js.read_text())] == [("cpu", "bfloat16")]
+    if not torch.cuda.is_available():
+        code, out = run(capsys, "bench", "latency", "tiny-mot", "--device", "cuda")
+        assert code == 2 and "no CUDA GPU" in out and "--device cpu" in out
     js = tmp_path / "train.json"
     code, out = run(capsys, "bench", "train", "tiny-mot", "--steps", "2", "--json", str(js))
     (row,) = json.loads(js.read_text())

@@ -22,7 +22,8 @@ import torch
 from wamzoo.composition import ROLES
 from wamzoo.plugins import get_plugins
 from wamzoo.recipes import compose, list_recipes
-from wamzoo.testing import check_gradients, check_inference, check_loss_decreases, check_save_load, tiny_policy
+from wamzoo.testing import (check_gradients, check_inference, check_loss_decreases, check_precision, check_save_load,
+                            tiny_policy)
 
 KINDS = ROLES + ("codec",)
 BASE = "tiny-mot"
@@ -98,6 +99,12 @@ def test_same_seed_same_actions_cached_equals_uncached_batched_equals_alone(buil
 def test_save_load_same_actions(built, tmp_path):
     case, policy, batch = built
     check_save_load(policy, batch, tmp_path / "saved", case)
+
+
+def test_bfloat16_actions_near_float32(built):
+    case, _, batch = built
+    torch.manual_seed(0)
+    check_precision(_build(case)[0], batch, case=case)  # a policy of its own: this one changes precision
 
 
 PAPER_FACTS = {"action_dim": 7, "state_dim": 8, "horizon": 32, "num_views": 2, "latent_channels": 48,

@@ -153,3 +153,15 @@ def test_every_frame_a_call_looks_at_is_rendered(tiny_policy, replan, lag):
         if step % agent.replan == 0:
             agent.sample(agent.histories[0])  # raises if a frame it looks at was skipped
     assert rendered < 60 or agent.replan == 1
+
+
+def test_eval_runs_a_saved_policy_in_bfloat16(tiny_policy, tmp_path, capsys):
+    from wamzoo.cli import main
+
+    folder = tiny_policy.save_pretrained(tmp_path / "policy")
+    out = tmp_path / "r.json"
+    assert main(["eval", str(folder), "--tasks", "reach-v3", "--episodes", "2", "--max-steps", "8", "--workers", "0",
+                 "--dtype", "bfloat16", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert (rep["device"], rep["dtype"]) == ("cpu", "bfloat16") and len(rep["episodes"]) == 2
+    assert "cpu bfloat16" in capsys.readouterr().out

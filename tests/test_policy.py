@@ -140,3 +140,17 @@ def test_every_registered_component_builds_from_its_tiny_config(entry):
         assert obj.plan()
     else:
         assert isinstance(obj, torch.nn.Module)
+
+
+def test_a_call_without_a_generator_is_seeded_per_sample():
+    """Like LeRobot's inference seed: without a generator every sample draws from ``seed`` (default 0), so a call
+    repeats, and a sample's actions do not depend on what else is in the batch; ``seed=None`` is torch's RNG."""
+    from wamzoo.testing import tiny_policy
+
+    policy, batch = tiny_policy("tiny-mot")
+    obs = batch.observation()
+    first = policy.eval().predict_action(obs)
+    assert torch.equal(first, policy.predict_action(obs))
+    torch.testing.assert_close(policy.predict_action(obs.index([1])), first[1:2], atol=1e-5, rtol=0)
+    assert not torch.equal(policy.predict_action(obs, seed=1), first)
+    assert not torch.equal(policy.predict_action(obs, seed=None), policy.predict_action(obs, seed=None))

@@ -38,11 +38,12 @@ def create(kind: str, name: str, /, **kwargs: Any) -> Any:
     return get_plugins().registry.create(kind, name, **kwargs)
 
 
-def load(ref: str, **kwargs: Any):
-    """A ready policy from a pretrained name, ``hf-hub:org/repo``, a local folder or a ``.ckpt`` file."""
+def load(ref: str, device: str | None = None, dtype: str | None = None, **kwargs: Any):
+    """A ready policy from a pretrained name, ``hf-hub:org/repo``, a local folder or a ``.ckpt`` file, on
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``) at ``dtype`` (``float32``, ``bfloat16``, ``float16``)."""
     from wamzoo.loading import load_policy
 
-    return load_policy(ref, **kwargs)
+    return load_policy(ref, device=device, dtype=dtype, **kwargs)
 
 
 def __getattr__(name: str) -> Any:  # lazy heavy imports

@@ -91,13 +91,14 @@ def _quantile(xs: Sequence[float], q: float) -> float:
 
 
 def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20, warmup: int = 3,
-            json_path: str | None = None, threads: int | None = None, overrides: Sequence[str] = ()) -> list[dict]:
-    """Per-chunk latency of each target; returns the JSON rows."""
+            json_path: str | None = None, threads: int | None = None, overrides: Sequence[str] = (),
+            device: str | None = None, dtype: str | None = None) -> list[dict]:
+    """Per-chunk latency of each target on ``device`` at ``dtype``; returns the JSON rows."""
     if threads:
         torch.set_num_threads(threads)
     calls = []
     for target in targets:
-        policy, kind = policy_for_target(target, list(overrides))
+        policy, kind = policy_for_target(target, list(overrides), device, dtype)
         plan = _plan_with_action_steps(policy, steps)
         obs = dummy_batch(policy.info)
 
@@ -105,6 +106,8 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
 
         def call(policy=policy, obs=obs, parts=parts, plan=plan):
             policy.predict(obs, generator=torch.Generator().manual_seed(0), plan=plan)
+            if policy.device.type == "cuda":
+                torch.cuda.synchronize(policy.device)
             parts.append(policy.last_timings)
 
         policy.reset()
@@ -117,7 +120,8 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
         row = {"target": target, "source": kind, "median_ms": 1e3 * statistics.median(ts),
                "p90_ms": 1e3 * _quantile(ts, 0.9), "mean_ms": 1e3 * statistics.fmean(ts),
                "repeats": repeats, "params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
-               "threads": torch.get_num_threads()}
+               "threads": torch.get_num_threads(), "device": str(policy.device),
+               "dtype": str(policy.dtype).removeprefix("torch.")}
         timed = parts[-repeats:]
         row.update({f"{PART}{k}_ms": 1e3 * statistics.median(d.get(k, 0.0) for d in timed) for k in PARTS})
         extra = {k: float(v) for k, v in policy.coupling.timings().items()}
@@ -130,7 +134,8 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
         for k in row["extra_metrics"]:
             if k.endswith("_ms") and row[k] > 0:
                 row[f"first_over_{k}"] = base / row[k]
-    table = Table(title=f"per-chunk latency ({repeats} calls after {warmup} warm-up, {torch.get_num_threads()} threads)")
+    where = f"{rows[0]['device']}, {rows[0]['dtype']}, {torch.get_num_threads()} threads"
+    table = Table(title=f"per-chunk latency ({repeats} calls after {warmup} warm-up; {where})")
     for col in ("target", "source", "params (M)", "median ms", "p90 ms", "x first"):
         table.add_column(col, justify="right" if col not in ("target", "source") else "left")
     for r in rows:

@@ -179,7 +179,8 @@ def cmd_bench(args) -> int:
 
     if args.what == "latency":
         bench.latency(args.targets, steps=args.steps, repeats=args.repeats, warmup=args.warmup,
-                      json_path=args.json, threads=args.threads, overrides=args.set)
+                      json_path=args.json, threads=args.threads, overrides=args.set, device=args.device,
+                      dtype=args.dtype)
     else:
         if len(args.targets) != 1:
             console.print("[red]`wamzoo bench train` takes exactly one target[/]")
@@ -239,6 +240,14 @@ def cmd_doctor(args) -> int:
 
 
 # -- entry -----------------------------------------------------------------------------------
+def _placement(s: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--dtype`` of a command that runs a policy (:mod:`wamzoo.runtime`)."""
+    s.add_argument("--device", default=None, choices=("auto", "cpu", "cuda", "mps"),
+                   help="where the policy runs (default: cpu; auto: CUDA, else MPS, else CPU)")
+    s.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                   help="precision of the policy's weights and inference (default: float32)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wamzoo", description="A zoo of World Action Models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -304,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frame-lag", type=int, default=0,
                    help="the policy's frames end this many steps before the present (a lagging camera or planner);"
                         " state and the present frame (batch.rgb_now) stay current (default: 0)")
+    _placement(s)
     s.add_argument("--json", default=None)
     s.add_argument("--video", default=None, help="folder for one video per episode")
     s.set_defaults(fn=cmd_eval)
@@ -316,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=3)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--set", action="append", default=[], help="recipe override applied to every target")
+    _placement(s)
     s.add_argument("--json", default=None)
     s.set_defaults(fn=cmd_bench)
 

@@ -170,8 +170,9 @@ class PolicyAgent:
     def act(self, decode: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
         out = self.policy.predict(self.batch(), generator=self.generators, decode=decode)
         frames = out.get("frames")
-        return [(a[: self.replan].numpy(), None if frames is None else frames[i].numpy())
-                for i, a in enumerate(out["action"])]
+        actions = out["action"][:, : self.replan].float().cpu().numpy()
+        frames = None if frames is None else frames.float().cpu().numpy()
+        return [(a, None if frames is None else frames[i]) for i, a in enumerate(actions)]
 
 
 # -- episodes ----------------------------------------------------------------------------------
@@ -269,16 +270,17 @@ def write_video(stem: Path, frames: Sequence[np.ndarray]) -> str:
 _RUNNER: Runner | None = None
 
 
-def _make_agent(ref: str, replan: int, frame_lag: int = 0):
+def _make_agent(ref: str, replan: int, frame_lag: int = 0, device: str | None = None, dtype: str | None = None):
     if ref == "scripted":
         return ScriptedAgent()
-    return PolicyAgent(load_policy(ref), replan, label=ref, frame_lag=frame_lag)
+    return PolicyAgent(load_policy(ref, device=device, dtype=dtype), replan, label=ref, frame_lag=frame_lag)
 
 
-def _init_worker(ref: str, replan: int, frame_lag: int, max_steps: int, video_dir: str | None, threads: int) -> None:
+def _init_worker(ref: str, replan: int, frame_lag: int, max_steps: int, video_dir: str | None, threads: int,
+                 device: str | None, dtype: str | None) -> None:
     global _RUNNER
     torch.set_num_threads(threads)
-    _RUNNER = Runner(_make_agent(ref, replan, frame_lag), max_steps, video_dir)
+    _RUNNER = Runner(_make_agent(ref, replan, frame_lag, device, dtype), max_steps, video_dir)
 
 
 def _run(task: str, seeds: list[int]) -> list[EpisodeResult]:
@@ -289,14 +291,16 @@ def _run(task: str, seeds: list[int]) -> list[EpisodeResult]:
 def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str | None = None, episodes: int = 10,
              seed: int | None = None, replan: int | None = None, max_steps: int | None = None, workers: int = 2,
              video_dir: str | None = None, reference: str | None = None, command: str | None = None,
-             progress: bool = True, frame_lag: int = 0, batch: int = 10) -> dict:
+             progress: bool = True, frame_lag: int = 0, batch: int = 10, device: str | None = None,
+             dtype: str | None = None) -> dict:
     """Evaluate ``policy`` in closed loop; returns the JSON-ready report (see module doc).
 
     ``policy`` is a :class:`~wamzoo.policy.WAMPolicy`, a reference :func:`~wamzoo.loading.load_policy`
     accepts, or ``"scripted"``. Worker processes load it from its reference (``reference`` for an
     in-memory policy); without one, or with ``workers=0``, episodes run inline. Each task's episodes run
     in groups of ``batch`` stepped in lockstep, one batched policy call per chunk for the whole group;
-    an episode's actions do not depend on its group (its noise comes from its own seed).
+    an episode's actions do not depend on its group (its noise comes from its own seed). A policy loaded
+    from a reference is placed on ``device`` at ``dtype`` (an in-memory one runs where it is).
 
     >>> report = evaluate("runs/mw-tiny", suite="mw-easy", episodes=5)          # doctest: +SKIP
     >>> report["tasks"]["reach-v3"]["success_rate"]                             # doctest: +SKIP
@@ -314,7 +318,7 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
     check_seeds(seeds, "eval")
     max_steps = max_steps or DEFAULT_MAX_STEPS
     if isinstance(policy, str):
-        reference, agent = policy, _make_agent(policy, replan or 8, frame_lag)
+        reference, agent = policy, _make_agent(policy, replan or 8, frame_lag, device, dtype)
     else:
         agent = PolicyAgent(policy, replan or 8, label=reference or "policy", frame_lag=frame_lag)
     names = suite_tasks(suite, tasks, known=agent.policy.tasks if isinstance(agent, PolicyAgent) else None)
@@ -338,13 +342,15 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
             threads = max(1, torch.get_num_threads() // workers)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(reference, agent.replan, frame_lag, max_steps, video_dir,
-                                               threads)) as pool:
+                                               threads, device, dtype)) as pool:
                 for fut in as_completed([pool.submit(_run, t, group) for t, group in groups]):
                     results += fut.result()
                     bar.advance(job, len(fut.result()))
     wall = time.perf_counter() - t0
     return report(results, names, None if tasks else suite, seeds, wall, policy=agent.label, replan=agent.replan,
                   frame_lag=frame_lag, max_steps=max_steps, workers=workers, batch=batch,
+                  device=str(agent.policy.device) if isinstance(agent, PolicyAgent) else "cpu",
+                  dtype=str(agent.policy.dtype).removeprefix("torch.") if isinstance(agent, PolicyAgent) else None,
                   command=command or " ".join(["wamzoo"] + sys.argv[1:]))
 
 
@@ -405,7 +411,9 @@ def print_report(rep: dict, console) -> None:
         table.add_row("mean without reach", f"{rep['mean_success_rate_without_reach']:.0%}", "", "", "", "")
     console.print(table)
     console.print(f"{rep['env_steps_per_s']:.0f} env steps/s, {rep['episodes_per_min']:.1f} episodes/min"
-                  f" ({rep['workers']} workers, {rep.get('batch', 1)} episodes per policy call, {rep['wall_s']:.0f} s)")
+                  f" ({rep['workers']} workers, {rep.get('batch', 1)} episodes per policy call"
+                  + (f", {rep['device']} {rep['dtype']}" if rep.get("dtype") else "") + f", {rep['wall_s']:.0f} s)",
+                  soft_wrap=True)
     for name, t in rep["tasks"].items():
         if t.get("timing"):
             console.print(f"{name} timings: " + ", ".join(f"{k} {v:.1f}" for k, v in t["timing"].items()))
@@ -439,15 +447,15 @@ def evaluate_from_args(args) -> int:
         raise WamzooError("give either a policy reference or --policy, not both")
     policy, spec = ref, EvalSpec()
     if ref != "scripted":
-        policy = load_policy(ref)
-        recipe_eval = policy.config.get("recipe", {}).get("eval") or {}
+        policy = load_policy(ref, device=args.device, dtype=args.dtype)
+        recipe_eval = (policy.config.get("recipe") or {}).get("eval") or {}
         spec = EvalSpec(**{k: v for k, v in recipe_eval.items() if k in EvalSpec.__dataclass_fields__})
     pick = lambda value, default: default if value is None else value  # noqa: E731
     rep = evaluate(policy, suite=pick(args.suite, spec.suite), tasks=args.tasks,
                    episodes=pick(args.episodes, spec.episodes), seed=pick(args.seed, spec.seed),
                    replan=pick(args.replan, spec.replan), max_steps=pick(args.max_steps, spec.max_steps),
                    workers=pick(args.workers, spec.workers), video_dir=args.video, reference=ref,
-                   frame_lag=args.frame_lag, batch=pick(args.batch, spec.batch))
+                   frame_lag=args.frame_lag, batch=pick(args.batch, spec.batch), device=args.device, dtype=args.dtype)
     print_report(rep, Console())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,19 @@ from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import compose, find_recipe
 
 
-def load_policy(ref: str, **kwargs: Any) -> WAMPolicy:
-    """Load a trained policy from ``ref``.
+def load_policy(ref: str, device: str | None = None, dtype: str | None = None, **kwargs: Any) -> WAMPolicy:
+    """Load a trained policy from ``ref``, placed on ``device`` at ``dtype`` when given
+    (:meth:`~wamzoo.policy.WAMPolicy.place`; default: CPU, float32).
 
     Accepted: a Lightning ``.ckpt`` written by ``wamzoo train``; a run folder (its
     ``checkpoints/last.ckpt``); a folder written by ``save_pretrained``; ``hf-hub:org/repo``; a
     registered pretrained name.
     """
+    policy = _load(ref, **kwargs)
+    return policy.place(device, dtype) if device is not None or dtype is not None else policy
+
+
+def _load(ref: str, **kwargs: Any) -> WAMPolicy:
     path = Path(ref)
     if path.is_dir() and not (path / "checkpoints" / "last.ckpt").is_file() and any(
             (path / mark).exists() for mark in ("checkpoints", "hparams.yaml", "metrics.csv")):
@@ -33,21 +39,21 @@ def load_policy(ref: str, **kwargs: Any) -> WAMPolicy:
     return hub.load(ref, WAMPolicy.from_config, **kwargs)
 
 
-def policy_for_target(ref: str, overrides: list[str] | None = None) -> tuple[WAMPolicy, str]:
-    """A policy for benchmarks: a trained one if ``ref`` loads, else an untrained one from a recipe.
-
-    Returns the policy and a label saying which ("checkpoint", "pretrained" or "recipe").
+def policy_for_target(ref: str, overrides: list[str] | None = None, device: str | None = None,
+                      dtype: str | None = None) -> tuple[WAMPolicy, str]:
+    """A policy for benchmarks: a trained one if ``ref`` loads, else an untrained one from a recipe, placed
+    on ``device`` at ``dtype``. Returns the policy and a label saying which ("trained" or "recipe").
     """
     try:
         recipe_path = find_recipe(ref)
     except KeyError:
         recipe_path = None
     if recipe_path is None or Path(ref).suffix == ".ckpt":
-        return load_policy(ref), "trained"
+        return load_policy(ref, device=device, dtype=dtype), "trained"
     from wamzoo.training import make_datamodule  # Lightning's import is slow: only for recipes
 
     recipe = compose(recipe_path, overrides or [])
     info = make_datamodule(recipe).describe()
     policy = WAMPolicy.from_config(recipe.policy, info)
     policy.config["recipe"] = recipe.to_dict()
-    return policy.eval(), "recipe"
+    return policy.place(device, dtype).eval(), "recipe"

@@ -28,7 +28,10 @@ class Normalizer(nn.Module):
 
     Every key of ``required`` (what the policy normalises) needs statistics unless its mode is
     ``identity``: a missing one raises :class:`~wamzoo.errors.StatsError`, never leaves it unnormalised.
+    Its statistics stay float32 at any precision of the policy (:func:`wamzoo.runtime.place`).
     """
+
+    keeps_float32 = True
 
     def __init__(self, stats: Mapping[str, Mapping[str, list[float]]], modes: Mapping[str, str] | None = None,
                  required: Sequence[str] = ()):

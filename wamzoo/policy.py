@@ -31,6 +31,7 @@ from wamzoo.normalize import Normalizer
 from wamzoo.plugins import get_plugins
 from wamzoo.recipes import to_plain
 from wamzoo.registry import Registry
+from wamzoo.runtime import autocast, place, weight_dtype
 from wamzoo.sampling import Generators, noise_streams, sample
 
 
@@ -164,9 +165,25 @@ class WAMPolicy(nn.Module):
         return total, logs
 
     # -- inference --------------------------------------------------------------------------
+    # -- placement ----------------------------------------------------------------------------
+    def place(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> "WAMPolicy":
+        """Move the whole policy to ``device`` (``auto``: CUDA, MPS or CPU) with weights at ``dtype``
+        (``float32``, ``bfloat16``, ``float16``); see :mod:`wamzoo.runtime`. Returns the policy."""
+        return place(self, device, dtype)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The precision of the policy's weights (its normaliser stays float32)."""
+        return weight_dtype(self)
+
     @torch.no_grad()
     def predict(self, obs: Batch, generator: Generators = None, decode: bool = False,
-                readouts: bool = False, plan: list[Phase] | None = None, cache: bool = True) -> dict[str, Any]:
+                readouts: bool = False, plan: list[Phase] | None = None, cache: bool = True,
+                seed: int | None = 0) -> dict[str, Any]:
         """Sample every stream the scheduler plans; returns ``action`` (robot units) and the streams.
 
         With ``decode`` and a generated ``video`` stream, ``frames`` holds the predicted future
@@ -175,9 +192,18 @@ class WAMPolicy(nn.Module):
         ``plan`` replaces the scheduler's plan for this call (e.g. a full rather than early-stopped one);
         ``cache=False`` samples by the coupling's uncached reference pass (same actions, slower).
         ``generator``: one for the batch, or one per sample (a sample's actions then do not depend on the
-        batch it is in: see :func:`wamzoo.sampling.randn`).
+        batch it is in: see :func:`wamzoo.sampling.randn`). Without one, every sample draws its noise from
+        ``seed`` (default 0, so a call is reproducible; ``None``: torch's global generator). The
+        observation moves to the policy's device; inference runs at its precision (:meth:`place`).
         """
         obs.check_fits(self.info, self.codec.resizes)
+        if generator is None and seed is not None:
+            generator = [torch.Generator().manual_seed(seed) for _ in range(obs.batch_size)]
+        with autocast(self.device, self.dtype):
+            return self._predict(obs.to(self.device), generator, decode, readouts, plan, cache)
+
+    def _predict(self, obs: Batch, generator: Generators, decode: bool, readouts: bool, plan: list[Phase] | None,
+                 cache: bool) -> dict[str, Any]:
         laps = Laps()
         if obs.action is not None or obs.n_future:
             obs = obs.observation()
@@ -194,14 +220,14 @@ class WAMPolicy(nn.Module):
         action = self.normalizer.unnormalize("action", self.action_expert.actions(streams).float())
         out: dict[str, Any] = {"action": action, "streams": streams}
         if decode and "video" in streams and "video" in generated:
-            out["frames"] = self.codec.decode(streams["video"].x)
+            out["frames"] = self.codec.decode(streams["video"].x).float()
         laps.lap("finish")
         self.last_timings = laps.seconds
         return out
 
-    def predict_action(self, obs: Batch, generator: torch.Generator | None = None) -> Tensor:
-        """An action chunk ``[B, K, A]`` in robot units for the observation."""
-        return self.predict(obs, generator)["action"]
+    def predict_action(self, obs: Batch, generator: Generators = None, seed: int | None = 0) -> Tensor:
+        """An action chunk ``[B, K, A]`` in robot units for the observation (see :meth:`predict`)."""
+        return self.predict(obs, generator, seed=seed)["action"]
 
     def reset(self) -> None:
         """Start a new episode: drop memories and caches kept across calls."""

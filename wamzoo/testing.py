@@ -167,6 +167,23 @@ def check_inference(policy, batch, case: str = "") -> None:
                                    rtol=0, msg=lambda m: f"{case}: sample {i} differs batched and alone: {m}")
 
 
+def check_precision(policy, batch, dtype: str = "bfloat16", tolerance: float = 0.02, case: str = "") -> None:
+    """At ``dtype`` (on the CPU) the actions stay within ``tolerance`` x max(1, max |action|) of float32's
+    for the same seed, the normaliser stays float32, and the actions come back float32."""
+    import torch
+
+    policy.eval()
+    obs = batch.observation()
+    want = _seeded_actions(policy, obs)
+    policy.place("cpu", dtype)
+    got = _seeded_actions(policy, obs)
+    assert policy.dtype == getattr(torch, dtype) and got.dtype == torch.float32, f"{case}: {policy.dtype}, {got.dtype}"
+    assert all(b.dtype == torch.float32 for b in policy.normalizer.buffers()), f"{case}: normaliser left float32"
+    bound = tolerance * max(1.0, float(want.abs().max()))
+    err = float((got - want).abs().max())
+    assert err <= bound, f"{case}: {dtype} actions differ from float32 by {err:.4f} (> {bound:.4f})"
+
+
 def check_save_load(policy, batch, folder: str | os.PathLike, case: str = "") -> None:
     """``save_pretrained`` -> ``from_pretrained`` gives the same actions for the same seed."""
     import torch
@@ -183,7 +200,7 @@ def check_save_load(policy, batch, folder: str | os.PathLike, case: str = "") ->
 
 def check_conformance(recipe: str, folder: str | os.PathLike, overrides: Sequence[str] = ()) -> None:
     """Every conformance check on a fresh tiny policy of ``recipe`` (``folder``: an empty folder to save into)."""
-    for check in (check_gradients, check_loss_decreases, check_inference):
+    for check in (check_gradients, check_loss_decreases, check_inference, check_precision):
         policy, batch = tiny_policy(recipe, overrides)
         check(policy, batch, case=recipe)
     policy, batch = tiny_policy(recipe, overrides)

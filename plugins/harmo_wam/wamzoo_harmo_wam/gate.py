@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wamzoo.nn.dit import FP32LayerNorm
+
 MIXES = ("gate", "soft", "mean")
 
 
@@ -70,7 +72,7 @@ class ProcessGate(nn.Module):
     def __init__(self, feature_dim: int, state_dim: int = 0, hidden: int = 64, use_state: bool = True):
         super().__init__()
         self.use_state = bool(use_state and state_dim)
-        self.norm = nn.LayerNorm(feature_dim)  # the latent's scale is the world model's; the state is normalised
+        self.norm = FP32LayerNorm(feature_dim)  # the latent's scale is the world model's; the state is normalised
         self.mlp = nn.Sequential(nn.Linear(feature_dim + (state_dim if self.use_state else 0), hidden), nn.GELU(),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
