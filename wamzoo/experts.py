@@ -41,6 +41,7 @@ class VideoWorldModel(WorldModel):
         n_future: future latent frames predicted (filled from the data window).
         rope_frame_stride: RoPE distance between consecutive latent frames.
         num_views: camera views (filled from the data).
+        freq_dim: width of the sinusoidal timestep features (Wan: 256; a converter reads it from the weights).
     """
 
     streams_produced = ("video",)
@@ -49,10 +50,10 @@ class VideoWorldModel(WorldModel):
     def __init__(self, latent_channels: int, dim: int = 64, ffn_dim: int | None = None, num_layers: int = 2,
                  num_heads: int = 2, head_dim: int | None = None, patch_size: tuple[int, int, int] = (1, 2, 2),
                  context_dim: int | None = None, n_future: int = 1, rope_frame_stride: float = 1.0,
-                 num_views: int = 1):
+                 num_views: int = 1, freq_dim: int = 256):
         super().__init__()
         self.dit = VideoDiT(latent_channels, dim, ffn_dim or 4 * dim, num_layers, num_heads, head_dim,
-                            tuple(patch_size), context_dim)
+                            tuple(patch_size), context_dim, freq_dim=freq_dim)
         self.n_future, self.rope_frame_stride, self.num_views = n_future, rope_frame_stride, num_views
 
     def make_streams(self, latents: Mapping[str, Tensor], n_obs: int, n_future: int,
@@ -104,6 +105,7 @@ class ActionDiTExpert(ActionExpert):
         dim, ffn_dim, num_layers, num_heads, head_dim: transformer size; ``num_heads x head_dim``
             must equal the world model's for a shared attention.
         context_dim: width of the context tokens (filled from ``policy.context.dim``).
+        freq_dim: width of the sinusoidal timestep features (Wan: 256).
     """
 
     streams_produced = ("action",)
@@ -111,10 +113,11 @@ class ActionDiTExpert(ActionExpert):
 
     def __init__(self, action_dim: int, horizon: int, dim: int = 32, ffn_dim: int | None = None,
                  num_layers: int = 2, num_heads: int = 2, head_dim: int | None = None,
-                 context_dim: int | None = None):
+                 context_dim: int | None = None, freq_dim: int = 256):
         super().__init__()
         self.action_dim, self.horizon = action_dim, horizon
-        self.dit = ActionDiT(action_dim, dim, ffn_dim or 4 * dim, num_layers, num_heads, head_dim, context_dim)
+        self.dit = ActionDiT(action_dim, dim, ffn_dim or 4 * dim, num_layers, num_heads, head_dim, context_dim,
+                             freq_dim)
 
     def make_streams(self, batch: Batch, cond: Conditioning, train: bool) -> dict[str, Stream]:
         B = batch.batch_size

@@ -65,9 +65,9 @@ def upstream_mot(seed=0, z=SIZES):
     return mot, proprio
 
 
-def release_payload(seed=0, dtype=torch.bfloat16):
+def release_payload(seed=0, dtype=torch.bfloat16, z=SIZES):
     """What ``FastWAM.save_checkpoint`` writes (bf16 weights, as trained)."""
-    mot, proprio = upstream_mot(seed)
+    mot, proprio = upstream_mot(seed, z)
     return {"mot": {k: v.to(dtype) for k, v in mot.items()}, "step": 20000, "torch_dtype": "torch.bfloat16",
             "proprio_encoder": {k: v.to(dtype) for k, v in proprio.items()}}
 
@@ -184,7 +184,8 @@ def _sub(state, prefix):
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def _time(p, t, freq=256):
+def _time(p, t):
+    freq = p["time_embedding.0.weight"].shape[1]
     te = _lin(p, "time_embedding.2", F.silu(_lin(p, "time_embedding.0", _sinusoid(freq, t))))
     return te, _lin(p, "time_projection.1", F.silu(te))
 
@@ -252,12 +253,19 @@ def _obs(policy, B=1, seed=3, size=None):
                  instruction_mask=torch.ones(B, 5, dtype=torch.bool))
 
 
+def _libero(tmp_path, freq=256):
+    """The LIBERO release in an offline Hugging Face cache, loaded by name; ``freq``: the width of its timestep
+    features (Wan: 256), which the converter reads from the weights."""
+    files = write_release(tmp_path / "src", release_payload(z={**SIZES, "freq": freq}))
+    hub_cache(tmp_path / "cache", "yuanty/fastwam", files)
+    policy = _load(LIBERO, tmp_path / "cache")
+    assert {e.dit.condition_embedder.freq_dim for e in (policy.world_model, policy.action_expert)} == {freq}
+    return policy, tmp_path
+
+
 @pytest.fixture
 def libero(tmp_path, offline):
-    """The LIBERO release in an offline Hugging Face cache, loaded by name."""
-    files = write_release(tmp_path / "src")
-    hub_cache(tmp_path / "cache", "yuanty/fastwam", files)
-    return _load(LIBERO, tmp_path / "cache"), tmp_path
+    return _libero(tmp_path)
 
 
 def _within(entry, lo_key, hi_key, n=64):
@@ -300,9 +308,8 @@ def test_every_upstream_tensor_lands_in_the_right_place(libero):
     assert n_filled == n_upstream
 
 
-def test_release_acts_like_the_upstream_code(libero):
-    policy, _ = libero
-    mot, proprio = upstream_mot()
+def _acts_like_upstream(policy):
+    mot, proprio = upstream_mot(z={**SIZES, "freq": policy.world_model.dit.condition_embedder.freq_dim})
     mot = {k: v.to(torch.bfloat16).float() for k, v in mot.items()}
     proprio = {k: v.to(torch.bfloat16).float() for k, v in proprio.items()}
     stats = upstream_stats()
@@ -320,6 +327,14 @@ def test_release_acts_like_the_upstream_code(libero):
                                                torch.tensor(vae.config.latents_std)))
     got = policy.predict_action(obs, generator=torch.Generator().manual_seed(7))
     torch.testing.assert_close(got, want, atol=2e-4, rtol=2e-4)
+
+
+def test_release_acts_like_the_upstream_code(libero):
+    _acts_like_upstream(libero[0])
+
+
+def test_a_release_with_other_timestep_features_acts_like_the_upstream_code(tmp_path, offline):
+    _acts_like_upstream(_libero(tmp_path, freq=64)[0])
 
 
 def test_diffsynth_block_equals_wamzoo_block(libero):

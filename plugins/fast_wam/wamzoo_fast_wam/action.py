@@ -19,20 +19,16 @@ class FastWAMAction(ActionDiTExpert):
     """Fast-WAM ActionDiT over a chunk of ``horizon`` actions.
 
     Args:
-        action_dim, horizon: action width and chunk length (filled from the data).
-        dim, ffn_dim, num_layers, num_heads, head_dim: transformer size; ``num_heads x head_dim``
-            must equal the video expert's (paper: 1024, 4096, 30, 24, 128).
-        context_dim: width of the context tokens (filled from ``policy.context.dim``).
         backbone: optional file of ActionDiT backbone weights interpolated from a video expert
             (``python -m wamzoo_fast_wam.action_init``); everything but ``action_encoder`` and
             ``head`` is loaded from it. Meant for starting a training run; set it to null to
             load a trained policy without the file.
+        **kwargs: :class:`~wamzoo.experts.ActionDiTExpert`'s arguments; ``num_heads x head_dim`` must equal
+            the video expert's (paper: dim 1024, ffn_dim 4096, 30 layers, 24 heads of 128).
     """
 
-    def __init__(self, action_dim: int, horizon: int, dim: int = 32, ffn_dim: int | None = None,
-                 num_layers: int = 2, num_heads: int = 2, head_dim: int | None = None,
-                 context_dim: int | None = None, backbone: str | None = None):
-        super().__init__(action_dim, horizon, dim, ffn_dim, num_layers, num_heads, head_dim, context_dim)
+    def __init__(self, *, backbone: str | None = None, **kwargs):
+        super().__init__(**kwargs)
         if backbone:
             from wamzoo_fast_wam.action_init import load_backbone
 

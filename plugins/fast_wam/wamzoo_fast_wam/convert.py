@@ -173,13 +173,15 @@ def sizes_from_weights(state: Mapping[str, torch.Tensor], video: str, action: st
     if a_attn != attn:
         raise LoadError(f"{source}: action attention width {a_attn} != video {attn}; the experts share one attention")
     text_dim = _shape(state, f"{video}text_embedding.0.weight", source)[1]
+    freq = {e: _shape(state, f"{p}time_embedding.0.weight", source)[1] for e, p in (("video", video), ("action", action))}
     state_dim = _shape(state, f"{proprio}weight", source)[1] if f"{proprio}weight" in state else 0
     return {
         "world_model": {"dim": dim, "ffn_dim": _shape(state, f"{b0['video']}ffn.0.weight", source)[0],
                         "num_layers": len(layers["video"]), "num_heads": num_heads, "head_dim": head_dim,
-                        "patch_size": [int(p) for p in patch]},
+                        "patch_size": [int(p) for p in patch], "freq_dim": freq["video"]},
         "action_expert": {"dim": a_dim, "ffn_dim": _shape(state, f"{b0['action']}ffn.0.weight", source)[0],
-                          "num_layers": len(layers["action"]), "num_heads": num_heads, "head_dim": head_dim},
+                          "num_layers": len(layers["action"]), "num_heads": num_heads, "head_dim": head_dim,
+                          "freq_dim": freq["action"]},
         "latent_channels": in_ch, "action_dim": action_dim, "state_dim": state_dim, "text_dim": text_dim,
     }
 
