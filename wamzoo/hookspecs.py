@@ -53,9 +53,12 @@ def register_pretrained(register):
 
 @hookspec
 def register_converters(register):
-    """Register checkpoint converters: ``register(name, fn)``.
+    """Register checkpoint converters: ``register(name, fn, recognise=None)``.
 
     ``fn(files: dict[str, Path], **options) -> wamzoo.WAMPolicy`` turns the files of a released
-    checkpoint into a policy; pretrained names refer to converters by ``name``. ``fn`` may be a lazy
-    reference ``"package.module:function"``, imported on first use (so listing names stays fast).
+    checkpoint into a policy; pretrained names refer to converters by ``name``. ``recognise(folder)``
+    returns ``(files, options)`` for ``fn`` when a local folder holds a checkpoint of the converter's
+    layout (``None`` otherwise), so ``wamzoo.load(folder)`` converts it; its docstring's first line
+    describes the layout in the error listing the known ones. Both may be lazy references
+    ``"package.module:function"``, imported on first use (so listing names stays fast).
     """

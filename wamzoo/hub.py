@@ -17,6 +17,7 @@ Pretrained policies and converters are ``pretrained`` and ``converter`` entries 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from wamzoo.cards import render_card
 from wamzoo.data.info import DataInfo
 from wamzoo.errors import LoadError, OutputError, StatsError
 from wamzoo.plugins import get_plugins
-from wamzoo.registry import NATIVE_FILES, Pretrained
+from wamzoo.registry import NATIVE_FILES, Pretrained, import_target
 
 if TYPE_CHECKING:  # torch is imported where used
     import torch
@@ -222,7 +223,10 @@ def load(ref: str, build: Builder, cache_dir: str | None = None, **options: Any)
     ``from_config``), a converter makes an upstream one."""
     path = Path(ref)
     if path.is_dir():
-        return from_folder(path, build)
+        if (path / CONFIG).is_file() and "wamzoo_schema" in _json_or_empty(path / CONFIG):
+            return from_folder(path, build)
+        converter, files, found = recognise(path)
+        return convert(converter, files, **{**found, **options})
     if ref.startswith("hf-hub:"):
         repo, _, revision = ref[len("hf-hub:"):].partition("@")
         spec = Pretrained(name=ref, repo_id=repo, revision=revision or None)
@@ -232,6 +236,34 @@ def load(ref: str, build: Builder, cache_dir: str | None = None, **options: Any)
     if spec.converter is None:
         return from_folder(next(iter(files.values())).parent, build)
     return convert(spec.converter, files, **{**spec.options, **options})
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def recognise(folder: Path) -> tuple[str, dict[str, Path], dict[str, Any]]:
+    """The converter whose layout ``folder`` holds, with its files and options (converters' ``recognise``).
+    A folder no layout fits raises :class:`LoadError` listing the layouts wamzoo knows."""
+    entries = [e for e in get_plugins().registry.entries(kind="converter") if e.recognise is not None]
+    fits = []
+    for e in entries:
+        e.recognise = import_target(e.recognise)
+        found = e.recognise(folder)
+        if found is not None:
+            fits.append((e.name, *found))
+    if len(fits) == 1:
+        return fits[0]
+    if len(fits) > 1:
+        raise LoadError(f"{folder} fits several checkpoint layouts ({', '.join(f[0] for f in fits)}); convert it"
+                        " with the one meant: wamzoo.hub.convert(NAME, files, ...)")
+    layouts = [f"a wamzoo policy folder ({CONFIG} with wamzoo_schema, {WEIGHTS}, {STATS}: `save_pretrained`)"]
+    layouts += [f"{e.name}: {(inspect.getdoc(e.recognise) or '').splitlines()[0]}" for e in entries]
+    raise LoadError(f"{folder} holds no policy wamzoo can read; it reads " + "; ".join(layouts))
 
 
 def convert(converter: str, files: dict[str, Path], **options: Any) -> nn.Module:

@@ -135,8 +135,8 @@ class Plugins:
                     continue
                 add("pretrained", spec.name, spec)
 
-        def converter(cname: str, fn: Callable[..., Any] | str) -> None:
-            add("converter", cname, fn)
+        def converter(cname: str, fn: Callable[..., Any] | str, recognise: Callable[..., Any] | str | None = None) -> None:
+            add("converter", cname, fn, recognise=recognise)
 
         guarded("register_components", component)
         guarded("register_recipes", recipes)

@@ -167,6 +167,9 @@ class Entry:
     tiny: dict[str, Any] = field(default_factory=dict)
     #: One paragraph for listings (a recipe's or a pretrained policy's ``description``); empty: the docstring.
     description: str = ""
+    #: A converter's folder recogniser (or a lazy reference to it): ``recognise(folder)`` returns
+    #: ``(files, options)`` for the converter when ``folder`` holds a checkpoint of its layout, else ``None``.
+    recognise: Callable[..., Any] | str | None = None
 
     @property
     def obj(self) -> Callable[..., Any]:
@@ -257,7 +260,7 @@ class Registry:
         self._entries: dict[tuple[str, str], Entry] = {}
 
     def register(self, kind: str, name: str, obj: Any, *, plugin: str = "?", tiny: dict[str, Any] | None = None,
-                 description: str = "") -> Entry:
+                 description: str = "", recognise: Callable[..., Any] | str | None = None) -> Entry:
         """Add ``name`` of ``kind`` standing for ``obj`` (see :class:`Entry` for what ``obj`` is per kind)."""
         _check_kind(kind)
         name = normalize(str(name))
@@ -274,7 +277,7 @@ class Registry:
         if isinstance(obj, Pretrained):  # the spec carries its entry's name and description
             obj = dataclasses.replace(obj, name=name)
             description = description or obj.description
-        entry = Entry(kind, name, obj, plugin, dict(tiny or {}), description)
+        entry = Entry(kind, name, obj, plugin, dict(tiny or {}), description, recognise)
         self._entries[key] = entry
         return entry
 

@@ -660,3 +660,25 @@ def test_lerobot_errors(tmp_path):
     (src / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(LoadError, match="first-frame-causal"):
         convert("fast-wam.lerobot", {f: src / f for f in LEROBOT_FILES}, codec=VAE)
+
+
+def test_a_release_folder_loads_by_path(tmp_path, offline):
+    """``wamzoo.load(folder)``: the release's files are recognised and converted with their registered options."""
+    files = write_release(tmp_path / "src")
+    torch.manual_seed(0)
+    by_path = wamzoo.load(str(tmp_path / "src"), **TINY, **TINY_LIBERO)
+    by_name, _ = _libero(tmp_path / "named")
+    assert by_path.config["upstream"]["format"] == "fast-wam.release" and by_path.info.cameras == by_name.info.cameras
+    obs = _obs(by_path, size=(16, 16))
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    torch.testing.assert_close(by_path.predict_action(obs, generator=gen()), by_name.predict_action(obs, generator=gen()))
+    assert files
+
+
+def test_a_folder_of_no_known_layout_lists_the_layouts(tmp_path):
+    (tmp_path / "config.json").write_text('{"type": "act"}')
+    with pytest.raises(LoadError) as err:
+        wamzoo.load(str(tmp_path))
+    msg = str(err.value)
+    assert "holds no policy wamzoo can read" in msg and "wamzoo_schema" in msg
+    assert "fast-wam.lerobot: a LeRobot FastWAM folder" in msg and "fast-wam.release: a Fast-WAM release" in msg

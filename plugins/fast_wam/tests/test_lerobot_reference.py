@@ -88,3 +88,27 @@ def test_action_chunk_matches_lerobot(policy, reference):
     # the noise matters: another seed moves the chunk far beyond the tolerance
     other = policy.predict_action(_obs(reference, 0), generator=_generator(reference["seed"] + 1))
     assert (other - want[:1]).abs().max() > 1e-2
+
+
+def test_the_folder_loads_by_path_alone_and_matches_lerobot_batched(reference):
+    """``wamzoo.load(folder)`` recognises LeRobot's layout and converts it (its VAE beside it); the samples in one
+    batch, each with its own generator at LeRobot's seed, give LeRobot's per-sample chunks."""
+    from huggingface_hub import constants
+
+    import wamzoo
+    from wamzoo.batch import Batch
+
+    offline, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        policy = wamzoo.load(str(FIXTURE)).eval()
+    finally:
+        constants.HF_HUB_OFFLINE = offline
+    assert policy.config["upstream"]["format"] == "fast-wam.lerobot"
+    n = reference["action"].shape[0]
+    obs = [_obs(reference, i) for i in range(n)]
+    batch = Batch(rgb=torch.cat([o.rgb for o in obs]), state=torch.cat([o.state for o in obs]),
+                  instruction=torch.cat([o.instruction for o in obs]),
+                  instruction_mask=torch.cat([o.instruction_mask for o in obs]))
+    got = policy.predict_action(batch, generator=[_generator(reference["seed"]) for _ in range(n)])
+    diff = (got - reference["action"]).abs().max().item()
+    assert diff <= 1e-5, f"max |wamzoo - LeRobot| = {diff:.3g}"

@@ -94,6 +94,7 @@ What cannot be represented (kept in ``policy.config["upstream"]`` where it is a 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -104,7 +105,7 @@ from wamzoo.convert import (PROVIDED, Converted, StateMap, build_policy, check_d
                             linear_normalizer_stats, need_file, read_json, read_mot_payload, read_safetensors)
 from wamzoo.errors import LoadError
 
-from wamzoo_fast_wam.pretrained import LEROBOT, RELEASE
+from wamzoo_fast_wam.pretrained import LEROBOT, LEROBOT_FILES, RELEASE
 
 WAN_VAE = {"name": "wan-vae", "pretrained": "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "subfolder": "vae"}
 
@@ -334,3 +335,32 @@ def convert_lerobot(files: Mapping[str, Path], *, codec: Mapping[str, Any] | Non
         "format": LEROBOT, "torch_dtype": cfg.get("torch_dtype"),
         "not_applied": {k: cfg.get(k) for k in ("toggle_action_dimensions", "n_action_steps", "inference_seed",
                                                   "prompt_template", "tokenizer_max_len")}})
+
+
+# -- folders by layout (``wamzoo.load(folder)``) ---------------------------------------------------
+def recognise_lerobot(folder: Path) -> tuple[dict[str, Path], dict[str, Any]] | None:
+    """a LeRobot FastWAM folder (``save_pretrained``: config.json of type "fastwam", model.safetensors, processors)"""
+    try:
+        kind = json.loads((folder / "config.json").read_text()).get("type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if kind != "fastwam" or not (folder / "model.safetensors").is_file():
+        return None
+    options = {}
+    if (folder / "vae" / "config.json").is_file():  # a VAE saved beside the policy; else the Wan2.2 VAE
+        options["codec"] = {**WAN_VAE, "pretrained": str(folder / "vae"), "subfolder": None}
+    return {f: folder / f for f in LEROBOT_FILES if (folder / f).exists()}, options
+
+
+def recognise_release(folder: Path) -> tuple[dict[str, Path], dict[str, Any]] | None:
+    """a Fast-WAM release (a registered ``<name>.pt`` beside its ``<name>_dataset_stats.json``, from yuanty/fastwam)"""
+    from wamzoo.plugins import get_plugins
+
+    for entry in get_plugins().registry.entries(kind="pretrained"):
+        spec = entry.target
+        if spec.converter != RELEASE:
+            continue
+        names = spec.options["checkpoint"], spec.options["stats_file"]
+        if all((folder / n).is_file() for n in names):
+            return {n: folder / n for n in names}, dict(spec.options)
+    return None
