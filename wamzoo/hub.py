@@ -247,22 +247,34 @@ def _json_or_empty(path: Path) -> dict:
 
 
 def recognise(folder: Path) -> tuple[str, dict[str, Path], dict[str, Any]]:
-    """The converter whose layout ``folder`` holds, with its files and options (converters' ``recognise``).
-    A folder no layout fits raises :class:`LoadError` listing the layouts wamzoo knows."""
-    entries = [e for e in get_plugins().registry.entries(kind="converter") if e.recognise is not None]
+    """The converter of the checkpoint in ``folder``, with its files and options: a layout a converter
+    recognises (its ``recognise``), else the files of one registered release (a pretrained name with a
+    converter) found in ``folder`` or, for a release whose files sit in a run folder, in its parent.
+    A folder that fits none, or several, raises :class:`LoadError` naming the layouts wamzoo reads."""
+    registry = get_plugins().registry
+    converters = [e for e in registry.entries(kind="converter") if e.recognise is not None]
     fits = []
-    for e in entries:
+    for e in converters:
         e.recognise = import_target(e.recognise)
         found = e.recognise(folder)
         if found is not None:
             fits.append((e.name, *found))
+    releases = {}
+    for e in registry.entries(kind="pretrained"):
+        spec = e.target
+        for root in (folder, folder.parent) if spec.converter and spec.files and not fits else ():
+            if all((root / f).is_file() for f in spec.files):
+                releases.setdefault(e.name, (spec.converter, {f: root / f for f in spec.files}, dict(spec.options)))
+                break
+    fits += releases.values()
     if len(fits) == 1:
         return fits[0]
-    if len(fits) > 1:
-        raise LoadError(f"{folder} fits several checkpoint layouts ({', '.join(f[0] for f in fits)}); convert it"
-                        " with the one meant: wamzoo.hub.convert(NAME, files, ...)")
+    if fits:
+        raise LoadError(f"{folder} fits several checkpoints ({', '.join(releases) or ', '.join(f[0] for f in fits)});"
+                        " give the folder of one run, or load it by name (`wamzoo list --pretrained`)")
     layouts = [f"a wamzoo policy folder ({CONFIG} with wamzoo_schema, {WEIGHTS}, {STATS}: `save_pretrained`)"]
-    layouts += [f"{e.name}: {(inspect.getdoc(e.recognise) or '').splitlines()[0]}" for e in entries]
+    layouts += [f"{e.name}: {(inspect.getdoc(e.recognise) or '').splitlines()[0]}" for e in converters]
+    layouts += ["the files of a registered release, as its repository lays them out (`wamzoo info NAME` lists them)"]
     raise LoadError(f"{folder} holds no policy wamzoo can read; it reads " + "; ".join(layouts))
 
 

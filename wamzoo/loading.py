@@ -25,7 +25,7 @@ def load_policy(ref: str, device: str | None = None, dtype: str | None = None, *
 
 def _load(ref: str, **kwargs: Any) -> WAMPolicy:
     path = Path(ref)
-    if path.is_dir() and not (path / "checkpoints" / "last.ckpt").is_file() and any(
+    if path.is_dir() and not (path / "checkpoints" / "last.ckpt").exists() and any(
             (path / mark).exists() for mark in ("checkpoints", "hparams.yaml", "metrics.csv")):
         raise LoadError(f"{path} is a training run with no checkpoint yet; `wamzoo train` writes"
                         " checkpoints/last.ckpt every trainer.ckpt_every steps and when it stops: wait for it,"

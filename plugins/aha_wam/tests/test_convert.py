@@ -257,3 +257,13 @@ def test_wrong_shapes_are_refused(tmp_path, offline):
 def test_temporally_compressing_codec_is_refused(tmp_path, offline):
     with pytest.raises(LoadError, match="one latent per frame"):
         _load(tmp_path, codec={**VAE, "per_frame": False})
+
+
+def test_the_release_folder_loads_by_path(tmp_path, offline):
+    """``wamzoo.load(folder)`` finds the release's files and converts them with the registered options."""
+    by_name = _load(tmp_path)
+    torch.manual_seed(0)
+    by_path = wamzoo.load(str(tmp_path / "src"), **TINY)
+    assert by_path.config["upstream"] == by_name.config["upstream"]
+    for key, value in by_name.state_dict().items():
+        assert torch.equal(by_path.state_dict()[key], value), key

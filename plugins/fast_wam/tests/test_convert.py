@@ -681,4 +681,4 @@ def test_a_folder_of_no_known_layout_lists_the_layouts(tmp_path):
         wamzoo.load(str(tmp_path))
     msg = str(err.value)
     assert "holds no policy wamzoo can read" in msg and "wamzoo_schema" in msg
-    assert "fast-wam.lerobot: a LeRobot FastWAM folder" in msg and "fast-wam.release: a Fast-WAM release" in msg
+    assert "fast-wam.lerobot: a LeRobot FastWAM folder" in msg and "the files of a registered release" in msg

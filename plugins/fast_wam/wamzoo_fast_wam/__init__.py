@@ -52,5 +52,5 @@ def register_pretrained(register):
 def register_converters(register):
     from wamzoo_fast_wam.pretrained import RELEASE, LEROBOT
 
-    register(RELEASE, "wamzoo_fast_wam.convert:convert_release", recognise="wamzoo_fast_wam.convert:recognise_release")
+    register(RELEASE, "wamzoo_fast_wam.convert:convert_release")
     register(LEROBOT, "wamzoo_fast_wam.convert:convert_lerobot", recognise="wamzoo_fast_wam.convert:recognise_lerobot")

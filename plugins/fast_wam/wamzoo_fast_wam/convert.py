@@ -350,17 +350,3 @@ def recognise_lerobot(folder: Path) -> tuple[dict[str, Path], dict[str, Any]] | 
     if (folder / "vae" / "config.json").is_file():  # a VAE saved beside the policy; else the Wan2.2 VAE
         options["codec"] = {**WAN_VAE, "pretrained": str(folder / "vae"), "subfolder": None}
     return {f: folder / f for f in LEROBOT_FILES if (folder / f).exists()}, options
-
-
-def recognise_release(folder: Path) -> tuple[dict[str, Path], dict[str, Any]] | None:
-    """a Fast-WAM release (a registered ``<name>.pt`` beside its ``<name>_dataset_stats.json``, from yuanty/fastwam)"""
-    from wamzoo.plugins import get_plugins
-
-    for entry in get_plugins().registry.entries(kind="pretrained"):
-        spec = entry.target
-        if spec.converter != RELEASE:
-            continue
-        names = spec.options["checkpoint"], spec.options["stats_file"]
-        if all((folder / n).is_file() for n in names):
-            return {n: folder / n for n in names}, dict(spec.options)
-    return None

@@ -521,3 +521,17 @@ def test_sampler_uses_the_release_grid(robotwin, tmp_path):
                                        atol=1e-6, rtol=0)
     again = wamzoo.load(str(robotwin.save_pretrained(tmp_path / "native")))  # the grid is part of the recipe
     assert again.scheduler.infer_grid == (0.999, 0.0)
+
+
+def test_a_run_folder_loads_by_path(tmp_path, offline):
+    """``wamzoo.load(folder)``: the run folder of a release (or the repository holding just that run) is found by
+    its files; a repository holding two runs is ambiguous and says so."""
+    by_name = _release(tmp_path)
+    for folder in (tmp_path / "src" / "robotwin_sft", tmp_path / "src"):
+        by_path = _load(str(folder), None)
+        assert by_path.config["upstream"] == by_name.config["upstream"]
+        for key, value in by_name.state_dict().items():  # q01/q99 statistics only: the others are NaN
+            torch.testing.assert_close(by_path.state_dict()[key], value, rtol=0, atol=0, equal_nan=True)
+    write_run(tmp_path / "src", "robocasa_sft")
+    with pytest.raises(LoadError, match="fits several checkpoints.*x-wam.robo"):
+        _load(str(tmp_path / "src"), None)
