@@ -1,16 +1,21 @@
 """The context every component cross-attends to: task or instruction tokens, plus a proprio token.
 
 Fast-WAM (§3.1) appends proprioception, projected to the text width, as one extra context token;
-the released models use cached T5 instruction embeddings (``instruction`` in the batch). On the
-embedded Meta-World benchmark tasks are conditioned by name through a learned task embedding.
+the released models use T5 instruction embeddings (``instruction`` in the batch, or text encoded by
+:mod:`wamzoo.instructions`). On the embedded Meta-World benchmark tasks are conditioned by name through
+a learned task embedding.
 """
 
 from __future__ import annotations
+
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from wamzoo.batch import Batch, BatchError
+from wamzoo.errors import UsageError
+from wamzoo.instructions import InstructionEncoder
 from wamzoo.interfaces import Conditioning
 
 
@@ -24,17 +29,32 @@ class ContextEncoder(nn.Module):
         state_dim: proprio width; with ``state_token`` a linear layer appends one token.
         state_token: append the proprio token (Fast-WAM); X-WAM denoises state instead.
         instruction_dim: width of precomputed instruction embeddings, projected to ``dim`` if different.
+        text_encoder: the encoder of text instructions (:class:`~wamzoo.instructions.InstructionEncoder`'s
+            arguments, e.g. :data:`~wamzoo.instructions.WAN_UMT5`); ``None``: the policy takes no text.
     """
 
     def __init__(self, dim: int, num_tasks: int = 0, task_tokens: int = 1, state_dim: int = 0,
-                 state_token: bool = True, instruction_dim: int | None = None):
+                 state_token: bool = True, instruction_dim: int | None = None,
+                 text_encoder: dict[str, Any] | None = None):
         super().__init__()
+        self.text_encoder = dict(text_encoder) if text_encoder else None
+        self._texts: InstructionEncoder | None = None
         self.dim, self.task_tokens = dim, task_tokens
         self.task = nn.Embedding(num_tasks, task_tokens * dim) if num_tasks else None
         if self.task is not None:
             nn.init.normal_(self.task.weight, std=1.0)
         self.instruction = nn.Linear(instruction_dim, dim) if instruction_dim and instruction_dim != dim else None
         self.proprio = nn.Linear(state_dim, dim) if state_token and state_dim else None
+
+    def encode_text(self, texts: str | Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Instruction embeddings and mask for ``texts`` by the policy's text encoder (cached on disk)."""
+        if self.text_encoder is None:
+            raise UsageError("this policy takes no text instruction (its context has no text_encoder): it is"
+                             " conditioned on " + ("task ids (batch.task_id)" if self.task is not None else
+                                                   "precomputed embeddings (batch.instruction)"))
+        if self._texts is None:
+            self._texts = InstructionEncoder(**self.text_encoder)
+        return self._texts(texts)
 
     def forward(self, batch: Batch, state: torch.Tensor | None) -> Conditioning:
         parts, masks = [], []

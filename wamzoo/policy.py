@@ -183,7 +183,7 @@ class WAMPolicy(nn.Module):
     @torch.no_grad()
     def predict(self, obs: Batch, generator: Generators = None, decode: bool = False,
                 readouts: bool = False, plan: list[Phase] | None = None, cache: bool = True,
-                seed: int | None = 0) -> dict[str, Any]:
+                seed: int | None = 0, instruction: str | list[str] | None = None) -> dict[str, Any]:
         """Sample every stream the scheduler plans; returns ``action`` (robot units) and the streams.
 
         With ``decode`` and a generated ``video`` stream, ``frames`` holds the predicted future
@@ -195,7 +195,16 @@ class WAMPolicy(nn.Module):
         batch it is in: see :func:`wamzoo.sampling.randn`). Without one, every sample draws its noise from
         ``seed`` (default 0, so a call is reproducible; ``None``: torch's global generator). The
         observation moves to the policy's device; inference runs at its precision (:meth:`place`).
+        ``instruction``: the task in words (one for the batch, or one per sample), encoded by the policy's
+        text encoder (``policy.context.text_encoder``, :mod:`wamzoo.instructions`) into ``obs.instruction``.
         """
+        if instruction is not None:
+            texts = [instruction] * obs.batch_size if isinstance(instruction, str) else list(instruction)
+            if len(texts) != obs.batch_size:
+                raise BatchError(f"{len(texts)} instructions for a batch of {obs.batch_size}: give one, or one per"
+                                 " sample")
+            emb, mask = self.context.encode_text(texts)
+            obs = obs.replace(instruction=emb, instruction_mask=mask)
         obs.check_fits(self.info, self.codec.resizes)
         if generator is None and seed is not None:
             generator = [torch.Generator().manual_seed(seed) for _ in range(obs.batch_size)]
@@ -225,9 +234,10 @@ class WAMPolicy(nn.Module):
         self.last_timings = laps.seconds
         return out
 
-    def predict_action(self, obs: Batch, generator: Generators = None, seed: int | None = 0) -> Tensor:
+    def predict_action(self, obs: Batch, generator: Generators = None, seed: int | None = 0,
+                       instruction: str | list[str] | None = None) -> Tensor:
         """An action chunk ``[B, K, A]`` in robot units for the observation (see :meth:`predict`)."""
-        return self.predict(obs, generator, seed=seed)["action"]
+        return self.predict(obs, generator, seed=seed, instruction=instruction)["action"]
 
     def reset(self) -> None:
         """Start a new episode: drop memories and caches kept across calls."""

@@ -72,14 +72,14 @@ def test_backbone_file_round_trip_and_cli(tmp_path):
     out = tmp_path / "backbone.safetensors"
     assert main(["--video", str(tmp_path / "video.safetensors"), "--out", str(out), "--dim", str(DA),
                  "--ffn-dim", str(FA), "--num-heads", str(HEADS)]) == 0
-    expert = FastWAMAction(3, 8, dim=DA, ffn_dim=FA, num_layers=2, num_heads=HEADS, head_dim=HEAD_DIM,
+    expert = FastWAMAction(action_dim=3, horizon=8, dim=DA, ffn_dim=FA, num_layers=2, num_heads=HEADS, head_dim=HEAD_DIM,
                            context_dim=CTX, backbone=str(out))
     want = backbone_from_video(video.state_dict(), expert.dit.state_dict())
     got = expert.dit.state_dict()
     assert all(torch.equal(got[k], v) for k, v in want.items())
     save_backbone(tmp_path / "bad.safetensors", {"blocks.0.ffn.net.2.weight": torch.zeros(1)}, {})
     with pytest.raises(ValueError, match="does not fit this ActionDiT"):
-        FastWAMAction(3, 8, dim=DA, ffn_dim=FA, num_layers=2, num_heads=HEADS, head_dim=HEAD_DIM,
+        FastWAMAction(action_dim=3, horizon=8, dim=DA, ffn_dim=FA, num_layers=2, num_heads=HEADS, head_dim=HEAD_DIM,
                       context_dim=CTX, backbone=str(tmp_path / "bad.safetensors"))
     with pytest.raises(FileNotFoundError, match="backbone: null"):
-        FastWAMAction(3, 8, dim=DA, num_heads=HEADS, head_dim=HEAD_DIM, backbone=str(tmp_path / "missing"))
+        FastWAMAction(action_dim=3, horizon=8, dim=DA, num_heads=HEADS, head_dim=HEAD_DIM, backbone=str(tmp_path / "missing"))

@@ -104,6 +104,7 @@ import torch
 from wamzoo.convert import (PROVIDED, Converted, StateMap, build_policy, check_diffsynth_rope, complete_stats,
                             linear_normalizer_stats, need_file, read_json, read_mot_payload, read_safetensors)
 from wamzoo.errors import LoadError
+from wamzoo.instructions import WAN_UMT5
 
 from wamzoo_fast_wam.pretrained import LEROBOT, LEROBOT_FILES, RELEASE
 
@@ -189,15 +190,17 @@ def sizes_from_weights(state: Mapping[str, torch.Tensor], video: str, action: st
 
 def policy_section(sizes: Mapping[str, Any], codec: Mapping[str, Any] | None, layout: str,
                    canvas: list[int], modes: Mapping[str, str], steps: int = 10, infer_shift: float = 5.0,
-                   shift: float = 5.0) -> dict[str, Any]:
-    """The recipe ``policy`` section: the ``fast-wam-paper`` recipe at the checkpoint's sizes."""
+                   shift: float = 5.0, text_encoder: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe ``policy`` section: the ``fast-wam-paper`` recipe at the checkpoint's sizes, reading text
+    instructions with ``text_encoder`` (default: Wan2.2's UMT5, 128 tokens)."""
     from wamzoo.recipes import compose, to_plain
 
     policy = to_plain(compose("fast-wam-paper").policy)
     policy["world_model"].update(sizes["world_model"])
     policy["action_expert"].update(sizes["action_expert"])
     policy["codec"] = {**dict(codec or WAN_VAE), "layout": layout, "canvas": list(canvas)}
-    policy["context"] = {"dim": sizes["text_dim"], "instruction_dim": sizes["text_dim"], "num_tasks": 0}
+    policy["context"] = {"dim": sizes["text_dim"], "instruction_dim": sizes["text_dim"], "num_tasks": 0,
+                         "text_encoder": dict(text_encoder or WAN_UMT5)}
     policy["normalize"] = dict(modes)
     policy["scheduler"].update({"phases": [{"action": int(steps)}], "infer_shift": float(infer_shift),
                                 "shift": float(shift)})
@@ -327,9 +330,12 @@ def convert_lerobot(files: Mapping[str, Path], *, codec: Mapping[str, Any] | Non
                     cameras=[k.removeprefix("observation.images.") for k in image_keys], stats=stats)
     sched = cfg.get("action_scheduler") or {}
     infer_shift = cfg.get("sigma_shift") if cfg.get("sigma_shift") is not None else sched.get("infer_shift", 5.0)
+    text = {"tokenizer": cfg.get("tokenizer_model_id", WAN_UMT5["tokenizer"]),
+            "encoder": cfg.get("text_encoder_model_id", WAN_UMT5["encoder"]), "subfolder": WAN_UMT5["subfolder"],
+            "max_length": int(cfg.get("tokenizer_max_len", WAN_UMT5["max_length"]))}
     policy = policy_section(sizes, codec, "horizontal", [height, width], modes,
                             int(cfg.get("num_inference_steps", 10)), float(infer_shift),
-                            float(sched.get("train_shift", 5.0)))
+                            float(sched.get("train_shift", 5.0)), text)
     converted: Converted = lerobot_map().apply(state, source)
     return build_policy(policy, info, converted, PROVIDED, upstream={
         "format": LEROBOT, "torch_dtype": cfg.get("torch_dtype"),
