@@ -31,6 +31,7 @@ from wamzoo.data.info import DataInfo
 from wamzoo.plugins import get_plugins
 from wamzoo.policy import WAMPolicy
 from wamzoo.recipes import Recipe, TrainerSpec
+from wamzoo.runtime import autocast
 
 
 class WAMModule(L.LightningModule):
@@ -46,8 +47,15 @@ class WAMModule(L.LightningModule):
             initialise(self.policy, self.spec.init_from, self.spec.init_prefixes)
         freeze(self.policy, self.spec.freeze)
 
+    def on_fit_start(self) -> None:
+        """Under ``trainer.precision=bf16-true`` Lightning casts every weight; the normaliser stays float32."""
+        for m in self.policy.modules():
+            if getattr(m, "keeps_float32", False):
+                m.float()
+
     def training_step(self, batch, batch_idx):
-        loss, logs = self.policy.compute_loss(batch)
+        with autocast(self.policy.device, self.policy.dtype):  # weights below float32 (bf16-true): as in predict
+            loss, logs = self.policy.compute_loss(batch)
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, batch_size=batch.batch_size, sync_dist=False)
         self.log("loss", loss.detach(), prog_bar=True, batch_size=batch.batch_size, logger=False)
         return loss
