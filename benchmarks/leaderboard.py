@@ -2,8 +2,9 @@
 
 The four papers' default recipes, their ablations, the cross-paper mixes (``recipes/mixes``) and two
 baselines made from the same parts (``fast-wam-novideo``: no video co-training; ``bc``: no world
-model), each trained at the same CPU budget on Meta-World mw-easy (one thread, ``--minutes`` each,
-two trainings side by side on the 2-core machine) and evaluated on 20 layouts per task with seeds
+model) and the training-recipe rows (``recipes/training``: the flagship with one training choice
+changed, against the ``fast-wam`` row), each trained at the same CPU budget on Meta-World mw-easy
+(one thread, ``--minutes`` each, two trainings side by side on the 2-core machine) and evaluated on 20 layouts per task with seeds
 disjoint from training: per-task success, mean, per-chunk latency, parameters, steps, minutes.
 
     python benchmarks/leaderboard.py                      # the page from the files below
@@ -74,6 +75,8 @@ ROWS = [
     Row("harmo-wam-on-fast-wam", "mix", "HarmoWAM + Fast-WAM", stage1="fast-wam"),
     Row("fast-wam-novideo", "baseline", "no video co-training"),
     Row("bc", "baseline", "no world model"),
+    Row("fast-wam-ema", "training", "Fast-WAM + weights' moving average"),
+    Row("fast-wam-shift", "training", "Fast-WAM + random shift"),
 ]
 
 
