@@ -4,8 +4,9 @@ The four papers' default recipes, their ablations, the cross-paper mixes (``reci
 baselines made from the same parts (``fast-wam-novideo``: no video co-training; ``bc``: no world
 model) and the training-recipe rows (``recipes/training``: the flagship with one training choice
 changed, against the ``fast-wam`` row), each trained at the same CPU budget on Meta-World mw-easy
-(one thread, ``--minutes`` each, two trainings side by side on the 2-core machine) and evaluated on 20 layouts per task with seeds
-disjoint from training: per-task success, mean, per-chunk latency, parameters, steps, minutes.
+(one thread, ``--minutes`` each, two trainings side by side on the 2-core machine) and evaluated on
+20 layouts per task with seeds disjoint from training: per-task success, mean, per-chunk latency,
+parameters, steps, minutes.
 
     python benchmarks/leaderboard.py                      # the page from the files below
     python benchmarks/leaderboard.py --run --jobs 2       # train, evaluate and time everything first
