@@ -114,7 +114,8 @@ def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.J
         if row.stage1 and row.stage1 not in trained and two_stage:
             out.append(report.train_job(row.stage1, budget / 2))
             trained.add(row.stage1)
-        out.append(report.train_job(row.name, budget / 2 if row.stage1 else budget))
+        out.append(report.train_job(row.name, budget / 2 if row.stage1 else budget,
+                                    after=f"runs/{row.stage1}" if row.stage1 else None))
     out += [report.eval_job(f"runs/{r.name}", ["--suite", "mw-easy"], EPISODES, f"{OUT}/eval-{r.name}.json")
             for r in rows]
     # latency does not depend on the weights: every row's recipe is timed (untrained), runs or not

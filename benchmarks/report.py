@@ -64,6 +64,7 @@ class Job:
     run: str | None = None  # a training's run folder: train_minutes.txt, train_jobs.txt written there
     skip_if: str | None = None  # skip when this file exists (e.g. a data set's meta/info.json)
     call: Callable[[], object] | None = None
+    after: str | None = None  # the run folder of a training in the same group that must end first (a stage 1)
 
     def shell(self, lock: bool | None = None) -> str:
         """The command as one shell line, with the environment and the lock it ran with."""
@@ -130,8 +131,9 @@ def run_jobs(jobs: Iterable[Job], n: int = 1, lock: str | None = LOCK, cwd: Path
 
     ``n == 1``: each locked job holds the lock while it runs. ``n > 1``: the lock is held once for
     the whole group, which then has the CPU to itself. A training records its wall minutes and how
-    many jobs ran side by side (``min(n, len(jobs))``) in its run folder. The first failure
-    raises after the jobs already running have ended; jobs not started yet are dropped."""
+    many jobs ran side by side (``min(n, len(jobs))``) in its run folder. A job ``after`` another's run
+    (listed before it) starts once that one has ended. The first failure raises after the jobs already
+    running have ended; jobs not started yet are dropped."""
     todo = [j for j in jobs if not (j.skip_if and (cwd / j.skip_if).is_file())]
     if n <= 1:
         out = []
@@ -141,7 +143,11 @@ def run_jobs(jobs: Iterable[Job], n: int = 1, lock: str | None = LOCK, cwd: Path
         return out
     together = min(n, len(todo))
     with cpu_lock(lock if any(j.lock for j in todo) else None), ThreadPoolExecutor(together) as pool:
-        futures = [pool.submit(_run_one, j, together, cwd) for j in todo]
+        futures: list = []
+        for j in todo:
+            first = next((f for k, f in zip(todo, futures) if j.after and k.run == j.after), None)
+            run = lambda j=j, first=first: (first.result() if first else None, _run_one(j, together, cwd))[1]  # noqa: E731
+            futures.append(pool.submit(run))
         try:
             for f in as_completed(futures):
                 f.result()

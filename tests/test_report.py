@@ -203,6 +203,17 @@ def test_run_jobs_n_at_a_time(tmp_path, monkeypatch, n, count):
     assert report.side_by_side([f"r{i}" for i in range(count)], tmp_path) == n
 
 
+def test_a_stage_2_waits_for_its_stage_1_in_the_same_group(tmp_path, monkeypatch):
+    """Two side by side: the stage 2 (``after`` the first run) starts only once that run has ended, even though
+    the third job would have let it start at once."""
+    monkeypatch.setattr(report, "unlocked_runs", lambda: [])
+    stage1, other, stage2 = (_counting_job(tmp_path, i, run=f"runs/r{i}") for i in range(3))
+    stage2.after = "runs/r0"
+    stage2.argv[-1] = stage2.argv[-1].replace("me.touch();", "me.touch(); assert (d / 'runs/r0/train_minutes.txt').is_file();")
+    report.run_jobs([stage1, stage2, other], n=2, lock=str(tmp_path / "cpu.lock"), cwd=tmp_path)
+    assert (tmp_path / "seen-2").is_file() and (tmp_path / "runs" / "r2" / "train_minutes.txt").is_file()
+
+
 def test_run_steps_groups_trainings_and_stops_at_a_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "unlocked_runs", lambda: [])
     fail = report.Job("train", ["python", "-c", "raise SystemExit(3)"], lock=False)
