@@ -31,7 +31,7 @@ from wamzoo.normalize import Normalizer
 from wamzoo.plugins import get_plugins
 from wamzoo.recipes import to_plain
 from wamzoo.registry import Registry
-from wamzoo.runtime import autocast, place, weight_dtype
+from wamzoo.runtime import autocast, place
 from wamzoo.sampling import Generators, noise_streams, sample
 
 
@@ -177,8 +177,12 @@ class WAMPolicy(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The precision of the policy's weights (its normaliser stays float32)."""
-        return weight_dtype(self)
+        """The precision of the policy's weights (its normaliser stays float32): its experts' first floating weight."""
+        for part in (self.world_model, self.action_expert):
+            for p in part.parameters():
+                if p.is_floating_point():
+                    return p.dtype
+        return torch.float32
 
     @torch.no_grad()
     def predict(self, obs: Batch, generator: Generators = None, decode: bool = False,

@@ -60,12 +60,6 @@ def place(module: nn.Module, device: str | torch.device | None = None, dtype: st
     return module
 
 
-def weight_dtype(module: nn.Module) -> torch.dtype:
-    """The precision of ``module``'s floating weights outside ``keeps_float32`` modules (float32 if none)."""
-    kept = {id(p) for m in module.modules() if getattr(m, "keeps_float32", False) for p in m.parameters()}
-    return next((p.dtype for p in module.parameters() if p.is_floating_point() and id(p) not in kept), torch.float32)
-
-
 def autocast(device: torch.device, dtype: torch.dtype):
     """Autocast at ``dtype`` on ``device`` (nothing at float32)."""
     if dtype == torch.float32:
