@@ -50,7 +50,7 @@ def test_train_and_bench(capsys, tmp_path):
         parts = [r[f"part_{k}_ms"] for k in ("encode", "prefill", "denoise", "finish")]
         assert min(parts) >= 0 and r["part_denoise_ms"] > 0 and sum(parts) <= 1.5 * r["p90_ms"]
     assert "where a call's time goes" in out
-    code, out = run(capsys, "bench", "latency", "tiny-mot", "--repeats", "2", "--warmup", "1", "--device", "cpu",
+    code, out = run(capsys, "bench", "latency", "fast-wam", "--repeats", "2", "--warmup", "1", "--device", "cpu",
                     "--dtype", "bfloat16", "--json", str(js))
     assert code == 0 and [(r["device"], r["dtype"]) for r in json.loads(js.read_text())] == [("cpu", "bfloat16")]
     if not torch.cuda.is_available():

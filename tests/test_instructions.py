@@ -60,6 +60,8 @@ def test_texts_become_zero_padded_embeddings_encoded_once(offline_text, monkeypa
     want[1, 4:] = 0                                                  # LeRobot/Wan: padding embeddings are zeroed
     torch.testing.assert_close(emb, want)
     assert len(list((tmp / "instr").rglob("*.safetensors"))) == 2
+    kept, _ = InstructionEncoder(**spec, zero_padding=False)(["open the drawer"])   # X-WAM keeps the padding outputs
+    assert kept[0, 4:].abs().sum() > 0 and torch.allclose(kept[0, :4], emb[1, :4])
     calls = []
     monkeypatch.setattr(InstructionEncoder, "encode", lambda self, texts: calls.append(texts))
     again, _ = InstructionEncoder(**spec)(["open the drawer", "put the bowl on the plate"])

@@ -38,6 +38,8 @@ class InstructionEncoder:
     Args:
         tokenizer, encoder, subfolder: Hugging Face ids (or local folders) of the tokenizer and encoder.
         max_length: tokens per instruction (padded or truncated).
+        zero_padding: zero the embeddings past each text's own tokens (Wan2.2, LeRobot, AHA-WAM); X-WAM's
+            release keeps the encoder's outputs at the padding positions.
         cache_dir: where encoded instructions are kept (default: :func:`default_cache`); ``None`` entries
             of a spec use the default.
         hf_cache_dir: Hugging Face cache to resolve the models from (default: the user's).
@@ -46,9 +48,10 @@ class InstructionEncoder:
 
     def __init__(self, tokenizer: str = WAN_UMT5["tokenizer"], encoder: str = WAN_UMT5["encoder"],
                  subfolder: str | None = WAN_UMT5["subfolder"], max_length: int = WAN_UMT5["max_length"],
-                 cache_dir: str | os.PathLike | None = None, hf_cache_dir: str | None = None,
+                 zero_padding: bool = True, cache_dir: str | os.PathLike | None = None, hf_cache_dir: str | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-        self.spec = {"tokenizer": tokenizer, "encoder": encoder, "subfolder": subfolder, "max_length": int(max_length)}
+        self.spec = {"tokenizer": tokenizer, "encoder": encoder, "subfolder": subfolder, "max_length": int(max_length),
+                     "zero_padding": bool(zero_padding)}
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache()
         self.hf_cache_dir, self.device, self.dtype = hf_cache_dir, torch.device(device), dtype
         self._tokenizer: Any = None
@@ -81,7 +84,7 @@ class InstructionEncoder:
                         add_special_tokens=True, return_tensors="pt")
         ids, mask = out.input_ids.to(self.device), out.attention_mask.to(self.device)
         emb = encoder(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-        return emb * mask[..., None].to(emb)  # zero past each text's own tokens
+        return emb * mask[..., None].to(emb) if self.spec["zero_padding"] else emb
 
     def __call__(self, texts: str | Sequence[str]) -> tuple[Tensor, Tensor]:
         from safetensors.torch import load_file, save_file

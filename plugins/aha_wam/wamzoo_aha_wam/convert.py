@@ -74,6 +74,7 @@ import torch
 from wamzoo.convert import (PROVIDED, StateMap, build_policy, check_diffsynth_rope, linear_normalizer_stats,
                             need_file, read_json, read_mot_payload)
 from wamzoo.errors import LoadError
+from wamzoo.instructions import WAN_UMT5
 
 from wamzoo_aha_wam.pretrained import RELEASE
 
@@ -132,7 +133,8 @@ def policy_section(sizes: Mapping[str, Any], num_queries: int, codec: Mapping[st
                                     "infer_branch": "prior"})
     policy["coupling"].update({"refresh_every": int(refresh_every)})
     policy["codec"] = dict(codec)
-    policy["context"] = {"dim": sizes["text_dim"], "instruction_dim": sizes["text_dim"], "state_token": False}
+    policy["context"] = {"dim": sizes["text_dim"], "instruction_dim": sizes["text_dim"], "state_token": False,
+                         "text_encoder": dict(WAN_UMT5)}  # umt5-xxl, 128 tokens, padding zeroed
     policy["normalize"] = dict(modes)
     policy["scheduler"].update({"phases": [{"action": int(steps)}], "infer_shift": float(infer_shift)})
     return policy

@@ -75,10 +75,6 @@ What carries over, as the release's ``evaluation/policy_server.py`` runs it:
 
 What cannot be represented (settings are kept in ``policy.config["upstream"]["not_applied"]``):
 
-- The instruction: the release encodes the prompt with umt5-xxl padded to ``text_len`` (512) tokens
-  and cross-attends to all 512 outputs, padding positions included (neither zeroed nor trimmed), with
-  no mask. wamzoo has no text encoder: pass those outputs as ``batch.instruction`` ``[B, 512, 4096]``
-  with an all-True ``instruction_mask``.
 - The server's image preprocessing: resize to ``video_size`` and a 0.95 centre crop resized back
   (bilinear, no antialias). Give the cameras at 256 x 320 and crop in the evaluator.
 - The model's timestep: the release feeds ``int64(σ · 1000)`` (the scheduler's integer timesteps) to
@@ -109,6 +105,7 @@ import torch
 
 from wamzoo.convert import PROVIDED, StateMap, build_policy, complete_stats, need_file
 from wamzoo.errors import LoadError
+from wamzoo.instructions import WAN_UMT5
 
 from wamzoo_x_wam.pretrained import RELEASE
 
@@ -330,8 +327,8 @@ def release_map(flip: Sequence[int] = ()) -> StateMap:
     for src, dst in (("action_encoder", "action_encoder"), ("action_decoder", "action_decoder"),
                      ("proprio_encoder", "state_encoder"), ("proprio_decoder", "state_decoder")):
         m.rename(rf"model\.{src}\.([02])\.(weight|bias)", rf"action_expert.{dst}.\1.\2")
-    m.drop(r"text_encoder\..*", "frozen umt5-xxl text encoder (requires_grad_(False)); wamzoo takes the instruction"
-                                " embeddings as batch.instruction")
+    m.drop(r"text_encoder\..*", "frozen umt5-xxl text encoder (requires_grad_(False)); wamzoo's text encoder"
+                                " (policy.context.text_encoder) loads it from the Hugging Face cache")
     m.drop(r"vae\.model\..*", "frozen Wan2.2 VAE (requires_grad_(False), not optimised) = Wan2.2_VAE.pth; the codec"
                               " loads diffusers' conversion of the same weights")
     m.drop(r"vae\.(mean|std)", "Wan2.2 VAE latent statistics; checked equal to the codec's latents_mean/std")
@@ -342,8 +339,9 @@ def release_map(flip: Sequence[int] = ()) -> StateMap:
 
 # -- the policy ----------------------------------------------------------------------------------
 def policy_section(sizes: Mapping[str, Any], codec: Mapping[str, Any] | None, action_num: int, shift: float,
-                   video_steps: int, action_steps: int) -> dict[str, Any]:
-    """The recipe ``policy`` section: the ``x-wam-paper`` recipe at the checkpoint's sizes."""
+                   video_steps: int, action_steps: int, text_len: int = 512) -> dict[str, Any]:
+    """The recipe ``policy`` section: the ``x-wam-paper`` recipe at the checkpoint's sizes; text instructions as
+    the release encodes them (umt5-xxl, ``text_len`` tokens, padding positions kept)."""
     from wamzoo.recipes import compose, to_plain
 
     policy = to_plain(compose("x-wam-paper").policy)
@@ -353,7 +351,8 @@ def policy_section(sizes: Mapping[str, Any], codec: Mapping[str, Any] | None, ac
     policy["scheduler"].update({"shift": float(shift), "video_steps": int(video_steps),
                                 "action_steps": int(action_steps), "infer_grid": list(RELEASE_GRID)})
     policy["codec"] = dict(codec or WAN_VAE)
-    policy["context"] = {"dim": sizes["text_dim"], "num_tasks": 0, "state_token": False}
+    policy["context"] = {"dim": sizes["text_dim"], "num_tasks": 0, "state_token": False,
+                         "text_encoder": {**WAN_UMT5, "max_length": int(text_len), "zero_padding": False}}
     policy["normalize"] = {"action": "quantile", "state": "quantile"}
     return policy
 
@@ -434,10 +433,8 @@ def convert_release(files: Mapping[str, Path], *, checkpoint: str, config: str, 
                     height=height, width=width, horizon=(frames - 1) * action_num, n_obs=1, n_future=frames - 1,
                     frame_stride=action_num, cameras=list(cameras), stats=stats)
     converted = release_map(flip).apply(state, source)
-    policy = policy_section(sizes, codec, action_num, shift, video_steps, action_steps)
+    policy = policy_section(sizes, codec, action_num, shift, video_steps, action_steps, int(cfg.get("text_len", 512)))
     not_applied = {
-        "instruction": f"umt5-xxl outputs of the prompt padded to {cfg.get('text_len', 512)} tokens, pad positions"
-                       " included, all-True mask",
         "preprocessing": f"resize to {[height, width]} and a 0.95 centre crop resized back (bilinear, no antialias)",
         "model_timestep": "int64(sigma * 1000) in the release, sigma * 1000 here",
         "cfg": "classifier-free guidance (the clients send cfg 0)", "executed_actions_per_chunk": 32,
