@@ -16,12 +16,13 @@ grid: the phase its horizon-adaptive offset training covers.
 
 Each task's episodes run in groups of ``batch`` stepped in lockstep: one batched policy call per
 chunk serves the whole group, and each episode draws its noise from its own seed, so its actions are
-those it would get alone. Reported per task: success rate, mean steps to success, policy latency per
-chunk (one batched call), and control frequency (actions per second end to end: rendering, policy and physics). A coupling that times its
-own parts (``timings()``, e.g. AHA-WAM's executor per chunk and planner per refresh) has
-them averaged per task and printed under the table. Episodes run in worker
-processes that each load the policy from its reference; an in-memory policy or ``workers=0``
-runs inline. ``video_dir`` gets one MP4 per episode (GIF if ffmpeg is unavailable): the camera
+those it would get alone. Only the frames a later call looks at are rendered, and a task's
+environments share one renderer. Reported per task: success rate, mean steps to success, policy
+latency per chunk (one batched call), and control frequency (actions per second end to end:
+rendering, policy and physics). A coupling that times its own parts (``timings()``, e.g. AHA-WAM's
+executor per chunk and planner per refresh) has them averaged per task and printed under the table.
+Groups run in worker processes that each load the policy from its reference (on ``device`` at
+``dtype``); an in-memory policy or ``workers=0`` runs inline. ``video_dir`` gets one MP4 per episode (GIF if ffmpeg is unavailable): the camera
 views, and below them the policy's predicted frames when it predicts video.
 """
 
