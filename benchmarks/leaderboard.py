@@ -142,7 +142,8 @@ def board(root: Path = report.ROOT) -> list[dict]:
     records = []
     for row in ROWS:
         e, borrowed = _eval(root, row.name)
-        steps, minutes = _steps_and_minutes(root / "runs" / row.name)
+        # a borrowed evaluation is of the page's run: this machine's run of the row (e.g. a stage 1) is not it
+        steps, minutes = (None, None) if borrowed else _steps_and_minutes(root / "runs" / row.name)
         latency = lat.get(row.name, {})
         records.append({
             "row": row.name, "group": row.group, "parts": row.paper, "stage1": row.stage1,
@@ -178,8 +179,8 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
               + (f", {'/'.join(map(str, threads))} thread(s)." if threads else ".") +
               " Steps and minutes: the run's `metrics.csv` and wall time. A HarmoWAM row's minutes are its stage 2's;"
               " its stage 1 trained for the other half of the budget (`harmo-wam-on-fast-wam`: the `fast-wam` row).",
-              "† evaluation read from the paper's page (same recipe, same budget, same layouts; its training run is"
-              " not on this machine, so steps and minutes show as '-').", ""]
+              "† evaluation read from the paper's page (same recipe, same budget, same layouts) until the row's own"
+              " evaluation exists; steps and minutes are then the page's run's, not shown here ('-').", ""]
     lines += report.commands_section(jobs(minutes), SCRIPT, 2)
     lines += ["Evaluation commands as recorded in each result file:", ""]
     lines += [f"- `{r['row']}`: `{r['eval_command']}`" for r in records if r["eval_command"]]
