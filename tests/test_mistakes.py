@@ -320,7 +320,7 @@ def test_14_workers_leave_ctrl_c_to_the_parent(tmp_path):
 
     out = tmp_path / "ds"
     proc = subprocess.Popen([sys.executable, "-m", "wamzoo.cli", "data", "metaworld", "--tasks", "reach-v3",
-                             "--episodes", "20", "--size", "16", "--workers", "1", "--out", str(out)],
+                             "--episodes", "200", "--size", "16", "--workers", "1", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "COLUMNS": "300"})
     deadline = time.time() + 300
