@@ -322,7 +322,9 @@ def test_14_workers_leave_ctrl_c_to_the_parent(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "wamzoo.cli", "data", "metaworld", "--tasks", "reach-v3",
                              "--episodes", "200", "--size", "16", "--workers", "1", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "COLUMNS": "300"})
+                            env={**os.environ, "COLUMNS": "300"},
+                            # a suite started in the background (`cmd &`) ignores SIGINT, and so would the child
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not list(out.glob("raw/reach-v3/*.npz")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
