@@ -74,6 +74,7 @@ ROWS = [
     Row("fast-wam-depth", "mix", "X-WAM + Fast-WAM"),
     Row("x-wam-action-dit", "mix", "X-WAM + Fast-WAM"),
     Row("harmo-wam-on-fast-wam", "mix", "HarmoWAM + Fast-WAM", stage1="fast-wam"),
+    Row("aha-wam-on-fast-wam", "mix", "AHA-WAM + Fast-WAM"),
     Row("fast-wam-novideo", "baseline", "no video co-training"),
     Row("bc", "baseline", "no world model"),
     Row("fast-wam-ema", "training", "Fast-WAM + weights' moving average"),

@@ -14,7 +14,7 @@ def test_an_invalid_pairing_is_refused_when_the_recipe_is_composed():
     with pytest.raises(WamzooError) as info:
         compose("x-wam-tiny", ["policy.coupling.name=aha-wam.mot"])
     msg = str(info.value)
-    for words in ("aha-wam.mot", "x-wam.video", "x-wam.action", "rolling-memory", "chunk-executor",
+    for words in ("aha-wam.mot", "x-wam.video", "x-wam.action", "frame-tokens", "chunk-executor",
                   "wamzoo list --compatible"):
         assert words in msg
     assert isinstance(info.value, CompositionError)
@@ -73,7 +73,8 @@ def test_list_compatible_is_plain_when_piped():
     out = subprocess.run([sys.executable, "-m", "wamzoo.cli", "list", "--compatible", "aha-wam.mot"],
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert "world_model\taha-wam.planner" in out and "action_expert\taha-wam.executor" in out
-    assert not any("x-wam.action" in line or "fast-wam.video" in line for line in out)
+    assert "world_model\tfast-wam.video" in out  # the planner's memory is the coupling's: any frame-token model plans
+    assert not any("x-wam.video" in line or "x-wam.action" in line for line in out)  # X-WAM embeds video with depth
     bad = subprocess.run([sys.executable, "-m", "wamzoo.cli", "list", "--compatible", "aha-wam.mott"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "aha-wam.mot" in bad.stdout + bad.stderr

@@ -16,8 +16,10 @@ capability         the component implements
                    without a transformer of its own (it arrives as ``cond.backbone``)
 ``video``          world model: produces the ``video`` stream of latent frames
 ``depth``          world model: produces the ``depth`` stream
-``rolling-memory`` world model: ``refresh(frame, cond, between_layers) -> PlannerContext`` keeps a
-                   per-frame key/value memory of past frames (AHA-WAM's planner)
+``frame-tokens``   world model: ``token_set(stream, name, cond) -> TokenSet`` of any run of latent
+                   frames (one frame's tokens after another, groups ``{name}.cond`` and
+                   ``{name}.future``, frames ``rope_frame_stride`` apart in RoPE time, Wan blocks in
+                   ``dit``), so a coupling can run it a frame at a time (AHA-WAM's rolling memory)
 ``chunk-executor`` action expert: reads a planner context per action chunk (``read_context``,
                    ``chunk_inputs``, ``clean_set``, ``layout``; AHA-WAM's executor)
 ``latent-reader``  action expert: reads a world model's latent (``route``, ``predictive_velocity``,
@@ -41,7 +43,7 @@ CAPABILITIES: dict[str, str] = {
     "backbone": "lends its transformer blocks to an expert without one",
     "video": "produces the video stream",
     "depth": "produces the depth stream",
-    "rolling-memory": "keeps a rolling key/value memory of past frames (refresh)",
+    "frame-tokens": "embeds any run of latent frames, a frame at a time if need be (token_set)",
     "chunk-executor": "reads a planner context per action chunk",
     "latent-reader": "reads a world model's latent (gated predictive/reactive experts)",
 }

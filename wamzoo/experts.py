@@ -45,7 +45,7 @@ class VideoWorldModel(WorldModel):
     """
 
     streams_produced = ("video",)
-    provides = caps("tokens", "backbone", "video")
+    provides = caps("tokens", "backbone", "video", "frame-tokens")
 
     def __init__(self, latent_channels: int, dim: int = 64, ffn_dim: int | None = None, num_layers: int = 2,
                  num_heads: int = 2, head_dim: int | None = None, patch_size: tuple[int, int, int] = (1, 2, 2),

@@ -77,6 +77,7 @@ class SyntheticDataModule(L.LightningDataModule):
         size: samples per epoch.
         action_dim, state_dim, num_views, height, width: shapes.
         horizon: action chunk length; n_obs / n_future: observed and future frames.
+        frame_stride: environment steps the frames stand for (recorded; the frames are random).
         num_tasks: number of tasks.
         step_obs: also return the observation before every action of the chunk (see module doc).
         batch_size, num_workers: filled from the recipe's trainer.
@@ -84,12 +85,12 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def __init__(self, size: int = 256, action_dim: int = 4, state_dim: int = 4, num_views: int = 1,
                  height: int = 32, width: int = 32, horizon: int = 8, n_obs: int = 1, n_future: int = 1,
-                 num_tasks: int = 2, step_obs: bool = False, batch_size: int = 8, num_workers: int = 0, seed: int = 0):
+                 frame_stride: int = 1, num_tasks: int = 2, step_obs: bool = False, batch_size: int = 8, num_workers: int = 0, seed: int = 0):
         super().__init__()
         self.kw = dict(size=size, action_dim=action_dim, state_dim=state_dim, num_views=num_views, height=height,
                        width=width, horizon=horizon, n_obs=n_obs, n_future=n_future, num_tasks=num_tasks, seed=seed,
                        step_obs=step_obs)
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.frame_stride, self.batch_size, self.num_workers = frame_stride, batch_size, num_workers
 
     def dataset(self) -> SyntheticWindows:
         return SyntheticWindows(**self.kw)
@@ -98,7 +99,7 @@ class SyntheticDataModule(L.LightningDataModule):
         k = self.kw
         return DataInfo(action_dim=k["action_dim"], state_dim=k["state_dim"], num_views=k["num_views"],
                         height=k["height"], width=k["width"], tasks=[f"task-{i}" for i in range(k["num_tasks"])],
-                        horizon=k["horizon"], n_obs=k["n_obs"], n_future=k["n_future"])
+                        horizon=k["horizon"], n_obs=k["n_obs"], n_future=k["n_future"], frame_stride=self.frame_stride)
 
     def info(self) -> DataInfo:
         ds = self.dataset()

@@ -35,7 +35,7 @@ def test_data_facts_reach_inherited_arguments():
     policy, batch = tiny_policy("aha-wam-tiny")
     info, planner, executor = policy.info, policy.world_model, policy.action_expert
     assert planner.dit.in_channels == policy.codec.latent_channels and planner.num_views == info.num_views
-    assert planner.frame_stride == 8  # the recipe's own value wins over the data's
+    assert planner.frame_stride == policy.coupling.frame_stride == info.frame_stride == 8
     assert (executor.action_dim, executor.horizon) == (info.action_dim, info.horizon) == (batch.action.shape[-1], 19)
 
 

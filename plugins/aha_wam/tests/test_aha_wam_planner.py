@@ -1,10 +1,12 @@
-"""The planner's rolling memory: incremental refreshes reproduce the per-frame causal window, and the
-oldest frame is dropped."""
+"""The rolling memory: incremental refreshes reproduce the per-frame causal window, and the oldest
+frame is dropped."""
 
 import torch
 
 from wamzoo.interfaces import Stream
 from wamzoo.nn.rope import apply_rope, rope_angles_3d
+
+from wamzoo_aha_wam.memory import RollingMemory, refresh
 
 
 def _frames(policy, batch):
@@ -20,9 +22,9 @@ def test_incremental_refreshes_equal_the_training_window(aha_wam):
     window = Stream(x=video.x[:, :n_obs], cond=video.cond[:, :n_obs], t=torch.zeros(video.cond[:, :n_obs].shape))
     with torch.no_grad():
         _, keys, values = policy.coupling.planner_pass(planner, {"video": window}, cond)
-        planner.reset()
+        memory = RollingMemory(planner.history)
         for f in range(n_obs):  # an episode from its start: frame f at step f * frame_stride
-            context = planner.refresh(video.x[:, f: f + 1], cond)
+            context = refresh(planner, memory, video.x[:, f: f + 1], cond)
     for layer in range(len(keys)):
         torch.testing.assert_close(context.keys[layer], keys[layer], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(context.values[layer], values[layer], atol=1e-5, rtol=1e-5)
@@ -33,9 +35,8 @@ def test_rolling_memory_drops_the_oldest_frame(aha_wam):
     planner = policy.world_model.eval()
     video, cond = _frames(policy, batch)
     N = planner.history
-    planner.reset()
-    contexts = [planner.refresh(video.x[:, i % video.units: i % video.units + 1], cond) for i in range(N + 3)]
-    memory = planner.memory
+    memory = RollingMemory(N)
+    contexts = [refresh(planner, memory, video.x[:, i % video.units: i % video.units + 1], cond) for i in range(N + 3)]
     F = memory.tokens
     assert len(memory) == N and memory.cache.num_tokens == N * F
     dit = planner.dit

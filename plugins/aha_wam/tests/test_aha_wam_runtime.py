@@ -15,23 +15,25 @@ def _episode(policy, obs, calls: int, seed: int = 0) -> list[torch.Tensor]:
     return [policy.predict_action(obs, generator=torch.Generator().manual_seed(seed + i)) for i in range(calls)]
 
 
-def test_chunks_are_produced_while_the_planner_refreshes(aha_wam):
+def test_chunks_are_produced_while_the_planner_refreshes(aha_wam, monkeypatch):
+    import wamzoo_aha_wam.coupling
+
     policy, batch = aha_wam(overrides=["policy.action_expert.infer_branch=history"], batch_size=1)
     policy.eval()
-    planner, rt = policy.world_model, policy.coupling.runtime
+    rt = policy.coupling.runtime
     events, slow = [], threading.Event()
-    real = planner.refresh
+    real = wamzoo_aha_wam.coupling.refresh
 
-    def slow_refresh(frame, cond, between_layers=None):
+    def slow_refresh(world_model, memory, frame, cond, between_layers=None):
         background = threading.current_thread() is not threading.main_thread()
         events.append(("planner start", background, time.perf_counter()))
         if background:
             slow.wait(5.0)  # hold the refresh until the executor has produced a chunk meanwhile
-        out = real(frame, cond, between_layers)
+        out = real(world_model, memory, frame, cond, between_layers)
         events.append(("planner end", background, time.perf_counter()))
         return out
 
-    planner.refresh = slow_refresh
+    monkeypatch.setattr(wamzoo_aha_wam.coupling, "refresh", slow_refresh)
     obs = batch.observation()
     policy.reset()
     k = rt.refresh_every

@@ -33,7 +33,8 @@ from wamzoo.nn.attention import KVCache
 from wamzoo.nn.mot import assign_indices, run_layers
 
 from wamzoo_aha_wam.executor import CHUNK_CAUSAL, ActionHistory, ChunkStarts, CurrentChunk, Executor
-from wamzoo_aha_wam.planner import PER_FRAME_CAUSAL, Planner, PlannerContext
+from wamzoo_aha_wam.memory import PlannerContext, RollingMemory, refresh
+from wamzoo_aha_wam.planner import PER_FRAME_CAUSAL
 from wamzoo_aha_wam.runtime import Executed, Runtime
 
 
@@ -63,32 +64,35 @@ class AHAWAMCoupling(MoTCoupling):
     """AHA-WAM's planner/executor coupling (see module doc).
 
     Args:
-        refresh_every: chunks between planner refreshes at inference (paper: 2); the data's
-            ``frame_stride`` must equal ``refresh_every * chunk_size`` steps.
+        refresh_every: chunks between planner refreshes at inference (paper: 2); with history
+            frames, the data's ``frame_stride`` must equal ``refresh_every * chunk_size`` steps.
         pipelined: adopt each refresh ``refresh_every`` chunks after its frame (asynchronous
             schedule); ``False`` refreshes synchronously before the chunk.
         background: compute pipelined refreshes in a background thread.
+        frame_stride: environment steps between the data's frames (filled from the data).
         grad_checkpoint: recompute each layer in the backward pass.
     """
 
-    requires = {"world_model": caps("rolling-memory"), "action_expert": caps("chunk-executor")}
+    requires = {"world_model": caps("tokens", "video", "frame-tokens"), "action_expert": caps("chunk-executor")}
     uncached_reference = False  # a chunk is produced against the rolling memory kept across calls
 
     def __init__(self, refresh_every: int = 2, pipelined: bool = True, background: bool = True,
-                 grad_checkpoint: bool = False):
+                 frame_stride: int = 1, grad_checkpoint: bool = False):
         super().__init__({**PER_FRAME_CAUSAL, **CHUNK_CAUSAL}, grad_checkpoint)
         self.runtime = Runtime(refresh_every, pipelined, background)
+        self.frame_stride = frame_stride
+        self.memory: RollingMemory | None = None  # the planner frames of the episode (memory.py)
         self._call: ChunkContext | None = None  # the chunk being produced (prefill .. finish)
 
     @staticmethod
-    def _check(planner: Planner, executor: Executor) -> None:
+    def _check(planner, executor: Executor) -> None:
         shapes = {(len(m.dit.blocks), m.dit.num_heads, m.dit.head_dim) for m in (planner, executor)}
         if len(shapes) > 1:
             raise ValueError(f"the planner and the executor must share layers and heads x head_dim for one attention"
                              f" per layer, got {sorted(shapes)}")
 
     # -- training ---------------------------------------------------------------------------------
-    def planner_pass(self, planner: Planner, streams, cond) -> tuple[dict, list, list]:
+    def planner_pass(self, planner, streams, cond) -> tuple[dict, list, list]:
         """The planner over its window: video velocities (if needed) and the current frame's per-layer K/V."""
         video = streams["video"]
         vset = planner.token_set(video, "video", cond)
@@ -150,19 +154,21 @@ class AHAWAMCoupling(MoTCoupling):
         planner, ex = world_model, action_expert
         self._check(planner, ex)
         rt = self.runtime
-        if planner.frame_stride != rt.refresh_every * ex.chunk_size:
-            raise ValueError(f"the planner's history frames are {planner.frame_stride} steps apart (data.frame_stride)"
+        video = streams["video"]
+        n_obs = int(video.cond[0].sum())  # the current frame and the history frames before it
+        if n_obs > 1 and self.frame_stride != rt.refresh_every * ex.chunk_size:
+            raise ValueError(f"the planner's history frames are {self.frame_stride} steps apart (data.frame_stride)"
                              f" but it is refreshed every {rt.refresh_every} chunks of {ex.chunk_size} steps; make"
                              " them equal so the rolling memory holds what training showed")
         if rt.pipelined and ex.num_chunks < 2 * rt.refresh_every:
             raise ValueError(f"a pipelined refresh every {rt.refresh_every} chunks serves chunks up to"
                              f" {2 * rt.refresh_every - 1} of a window; the executor's window has {ex.num_chunks}")
-        video = streams["video"]
-        n_obs = int(video.cond[0].sum())
         frame = video.x[:, n_obs - 1: n_obs]
 
-        def refresh(between_layers):
-            return planner.refresh(frame, cond, between_layers)
+        def plan(between_layers):
+            if self.memory is None:
+                self.memory = RollingMemory(size=n_obs - 1)
+            return refresh(planner, self.memory, frame, cond, between_layers)
 
         def rebuild(context: PlannerContext, executed: list[Executed]) -> ActionHistory:
             """The history of ``context``'s window: the executed chunks, encoded in one clean pass."""
@@ -177,7 +183,7 @@ class AHAWAMCoupling(MoTCoupling):
                 self._append(ex, history, ctx, clean, context.keys[0].shape[1])
             return history
 
-        context, c = rt.begin(refresh, rebuild)
+        context, c = rt.begin(plan, rebuild)
         if c >= ex.num_chunks:
             raise ValueError(f"chunk {c} of a planner window of {ex.num_chunks} chunks; refresh the planner more often")
         starts = cond.get(ChunkStarts)
@@ -208,7 +214,8 @@ class AHAWAMCoupling(MoTCoupling):
         rt.end(done)
 
     def reset(self) -> None:
-        self.runtime.reset()
+        self.runtime.reset()  # waits for a background refresh before the memory is forgotten
+        self.memory = None
 
     # -- timing -----------------------------------------------------------------------------------
     def timings(self) -> dict[str, float]:

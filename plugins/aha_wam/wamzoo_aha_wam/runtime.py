@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from wamzoo_aha_wam.executor import ActionHistory
-from wamzoo_aha_wam.planner import PlannerContext
+from wamzoo_aha_wam.memory import PlannerContext
 
 
 @dataclass
