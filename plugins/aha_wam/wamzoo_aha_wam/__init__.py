@@ -6,7 +6,9 @@ is Fast-WAM's video expert, the executor Fast-WAM's ActionDiT (``wamzoo-fast-wam
 One file per mechanism:
 
 - :mod:`~wamzoo_aha_wam.planner` (``world_model`` ``aha-wam.planner``): per-frame causal video DiT
-  with a rolling key/value memory of the last history frames, exposing its layerwise context;
+  over a window of history frames, exposing its layerwise context;
+- :mod:`~wamzoo_aha_wam.memory`: the rolling key/value memory of the last history frames, run a
+  frame per refresh at inference (the coupling's; any ``frame-tokens`` world model plans);
 - :mod:`~wamzoo_aha_wam.executor` (``action_expert`` ``aha-wam.executor``): action chunks, chunk-causal
   teacher forcing, per-chunk times, the prior branch and the append-only action history;
 - :mod:`~wamzoo_aha_wam.ovcr`: learned queries edit the planner's keys/values per chunk, gated;
