@@ -25,12 +25,13 @@ def test_the_other_side_takes_turns_and_reports_its_own_time():
     server = bench.Server([sys.executable, "-c", FAKE])
     order = []
     try:
-        theirs, ours = bench.interleave(lambda: order.append("theirs") or server(), lambda: order.append("ours"),
-                                        repeats=3, warmup=2)
+        theirs, (ours, plain) = bench.interleave(lambda: order.append("theirs") or server(),
+                                                 (lambda: order.append("ours"), lambda: order.append("plain")),
+                                                 repeats=3, warmup=2)
     finally:
         server.close()
-    assert order == ["theirs", "ours"] * 5
-    assert theirs == pytest.approx([0.003, 0.004, 0.005]) and len(ours) == 3     # warm-up rounds dropped
+    assert order == ["theirs", "ours", "plain"] * 5
+    assert theirs == pytest.approx([0.003, 0.004, 0.005]) and len(ours) == len(plain) == 3  # warm-up rounds dropped
     assert bench.summary([0.001, 0.002, 0.010]) == {"median_ms": 2.0, "p90_ms": 10.0}
 
 

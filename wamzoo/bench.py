@@ -16,6 +16,7 @@ rich table and write one JSON object per target with plain numeric fields.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import platform
@@ -29,6 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from wamzoo import fastpath
 from wamzoo.batch import Batch
 from wamzoo.interfaces import Phase
 from wamzoo.data.info import DataInfo
@@ -92,8 +94,9 @@ def _quantile(xs: Sequence[float], q: float) -> float:
 
 def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20, warmup: int = 3,
             json_path: str | None = None, threads: int | None = None, overrides: Sequence[str] = (),
-            device: str | None = None, dtype: str | None = None) -> list[dict]:
-    """Per-chunk latency of each target on ``device`` at ``dtype``; returns the JSON rows."""
+            device: str | None = None, dtype: str | None = None, reference: bool = False) -> list[dict]:
+    """Per-chunk latency of each target on ``device`` at ``dtype`` (``reference``: with the inference fast
+    paths off, :mod:`wamzoo.fastpath`); returns the JSON rows."""
     if threads:
         torch.set_num_threads(threads)
     calls = []
@@ -112,7 +115,8 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
 
         policy.reset()
         calls.append((target, kind, policy, call, parts))
-    with torch.inference_mode():
+    path = fastpath.reference() if reference else contextlib.nullcontext()
+    with torch.inference_mode(), path:
         times = time_calls([c[3] for c in calls], repeats, warmup,
                            [c[2].coupling.wait_idle for c in calls])
     rows: list[dict[str, Any]] = []
@@ -121,7 +125,7 @@ def latency(targets: Sequence[str], steps: int | None = None, repeats: int = 20,
                "p90_ms": 1e3 * _quantile(ts, 0.9), "mean_ms": 1e3 * statistics.fmean(ts),
                "repeats": repeats, "params_m": sum(p.numel() for p in policy.parameters()) / 1e6,
                "threads": torch.get_num_threads(), "device": str(policy.device),
-               "dtype": str(policy.dtype).removeprefix("torch.")}
+               "dtype": str(policy.dtype).removeprefix("torch."), "path": "reference" if reference else "fast"}
         timed = parts[-repeats:]
         row.update({f"{PART}{k}_ms": 1e3 * statistics.median(d.get(k, 0.0) for d in timed) for k in PARTS})
         extra = {k: float(v) for k, v in policy.coupling.timings().items()}

@@ -180,7 +180,7 @@ def cmd_bench(args) -> int:
     if args.what == "latency":
         bench.latency(args.targets, steps=args.steps, repeats=args.repeats, warmup=args.warmup,
                       json_path=args.json, threads=args.threads, overrides=args.set, device=args.device,
-                      dtype=args.dtype)
+                      dtype=args.dtype, reference=args.reference)
     else:
         if len(args.targets) != 1:
             console.print("[red]`wamzoo bench train` takes exactly one target[/]")
@@ -326,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=3)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--set", action="append", default=[], help="recipe override applied to every target")
+    s.add_argument("--reference", action="store_true",
+                   help="latency: time the reference path (inference fast paths off; see wamzoo.fastpath)")
     _placement(s)
     s.add_argument("--json", default=None)
     s.set_defaults(fn=cmd_bench)

@@ -15,12 +15,14 @@ have one view, the canvas, and the DiT sees the same token grid as the original.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wamzoo import fastpath
 from wamzoo.interfaces import Codec
 
 LAYOUTS = ("horizontal", "robotwin")
@@ -90,6 +92,27 @@ class PatchCodec(Codec):
         return ((x + 1) / 2).clamp(0, 1).reshape(B, T, V, *x.shape[1:])
 
 
+@functools.cache
+def _one_frame_conv() -> type:
+    """diffusers' ``WanCausalConv3d`` with a fast path for one frame (:mod:`wamzoo.fastpath`).
+
+    A causal convolution pads ``kernel_t - 1`` zero frames before its input when it has no cache
+    (a clip's first frame, and every frame of a one-frame clip): over a single frame only the
+    kernel's last time slice meets data, so the output is that slice's 2-D convolution."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    class OneFrameCausalConv3d(WanCausalConv3d):
+        def forward(self, x: Tensor, cache_x: Tensor | None = None) -> Tensor:
+            if (cache_x is None and x.shape[2] == 1 and self._padding[4] == self.kernel_size[0] - 1
+                    and self.stride[0] == 1 and fastpath.enabled()):
+                y = F.conv2d(x[:, :, 0], self.weight[:, :, -1], self.bias, self.stride[1:],
+                             (self._padding[2], self._padding[0]), self.dilation[1:])
+                return y.unsqueeze(2)
+            return super().forward(x, cache_x)
+
+    return OneFrameCausalConv3d
+
+
 class WanVAECodec(Codec):
     """The Wan VAE from diffusers (``AutoencoderKLWan``), frozen.
 
@@ -126,6 +149,10 @@ class WanVAECodec(Codec):
         else:
             self.vae = AutoencoderKLWan(**dict(config))
         self.vae.requires_grad_(False).eval()
+        one_frame = _one_frame_conv()
+        for m in self.vae.modules():  # same parameters and state dict; see _one_frame_conv
+            if type(m) is one_frame.__base__:
+                m.__class__ = one_frame
         cfg = self.vae.config
         self.latent_channels = int(cfg.z_dim)
         self.spatial_factor = 2 ** (len(cfg.dim_mult) - 1) * int(cfg.patch_size or 1)

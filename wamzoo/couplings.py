@@ -156,7 +156,7 @@ class MoTCoupling(Coupling):
                 s.context_kv = {}
         if keep.any():
             part = [s.select(keep[s.index]) for s in sets if keep[s.index].any()]
-            run_layers(part, mask, num_layers, record=cache)
+            run_layers(part, mask, num_layers, record=cache, hidden=False)
         return Prefilled(cache, keep, needed, set(active), (sets, n_world, groups, mask, num_layers))
 
     def _reembed(self, world_model, action_expert, streams, cond, sets, n_world, groups, run):

@@ -147,16 +147,22 @@ def check_loss_decreases(policy, batch, steps: int = 20, case: str = "") -> None
 
 
 def check_inference(policy, batch, case: str = "") -> None:
-    """Finite actions; identical for an identical seed; cached == uncached (<= 1e-5) where the coupling
-    declares an uncached reference (``Coupling.uncached_reference``); with one generator per sample, each
-    sample's actions in the batch equal its actions sampled alone (<= 1e-5: batched evaluation)."""
+    """Finite actions; identical for an identical seed; the fast paths equal the reference path
+    (:mod:`wamzoo.fastpath`, <= 1e-5); cached == uncached (<= 1e-5) where the coupling declares an uncached
+    reference (``Coupling.uncached_reference``); with one generator per sample, each sample's actions in the
+    batch equal its actions sampled alone (<= 1e-5: batched evaluation)."""
     import torch
+
+    from wamzoo import fastpath
 
     policy.eval()
     obs = batch.observation()
     a = _seeded_actions(policy, obs)
     assert torch.isfinite(a).all(), f"{case}: non-finite actions"
     assert torch.equal(a, _seeded_actions(policy, obs)), f"{case}: two calls with one seed differ"
+    with fastpath.reference():
+        torch.testing.assert_close(_seeded_actions(policy, obs), a, atol=1e-5, rtol=0,
+                                   msg=lambda m: f"{case}: fast path != reference path: {m}")
     if policy.coupling.uncached_reference:
         torch.testing.assert_close(_seeded_actions(policy, obs, cache=False), a, atol=1e-5, rtol=0,
                                    msg=lambda m: f"{case}: cached != uncached: {m}")

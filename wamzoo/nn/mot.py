@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from wamzoo import fastpath
 from wamzoo.nn.attention import KVCache, attention
 from wamzoo.nn.masks import TokenGroup
 from wamzoo.nn.rope import rope_rotation
@@ -122,12 +123,16 @@ def _group_indices(sets: Sequence[TokenSet], names: Sequence[str], owner: TokenS
 
 
 def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache: KVCache | None = None,
-               record: KVCache | None = None, grad_checkpoint: bool = False) -> list[Tensor]:
+               record: KVCache | None = None, grad_checkpoint: bool = False, hidden: bool = True) -> list[Tensor]:
     """Run all layers; returns the final hidden states of every set.
 
     ``mask`` is the global ``[N, N]`` mask indexed by the sets' ``index``. ``cache`` supplies
     keys/values of tokens not present in ``sets``; ``record`` receives this call's keys/values.
+    ``hidden=False``: the caller keeps only ``record`` (a prefill), so on the fast path
+    (:mod:`wamzoo.fastpath`) the last layer stops after its keys/values and the states returned are
+    those entering it.
     """
+    kv_only = not hidden and record is not None and fastpath.enabled()
     xs = [s.x for s in sets]
     # RoPE rotations once per pass rather than per layer
     sets = [s if s.rope.is_complex() else replace(s, rope=rope_rotation(s.rope)) for s in sets]
@@ -138,6 +143,12 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
         for i in live:
             if sets[i].source_index is not None and sets[i].first_layer == layer:
                 xs[i] = _fork(sets, xs, i, layer)
+        if kv_only and layer == num_layers - 1:
+            for i in sorted(live, key=lambda i: sets[i].branch):  # _layer's order: main sets, then branches
+                s = sets[i]
+                _, k, v = s.blocks[layer - s.first_layer].attention_inputs(xs[i], s.mod, s.rope)
+                record.append(layer, k, v, s.index)
+            continue
         fn = _layer
         args = (layer, [sets[i] for i in live], [xs[i] for i in live], mask, cache, record)
         outs = checkpoint(fn, *args, use_reentrant=False) if grad_checkpoint and torch.is_grad_enabled() \
