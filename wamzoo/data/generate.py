@@ -1,6 +1,14 @@
 """Scripted-expert demonstrations on Meta-World, written as a LeRobot v3 dataset with array sidecars.
 
     wamzoo data metaworld --suite mw-easy --episodes 20 --out data/mw-easy [--workers 2] [--size 64]
+    wamzoo data metaworld --lerobot-env --tasks reach-v3 --episodes 20 --out data/mw-lerobot
+
+``--lerobot-env`` writes a plain LeRobot v3 dataset whose camera and state are those of LeRobot's
+Meta-World env (``lerobot-eval --env.type=metaworld``): the ``corner2`` camera posed, rendered (Meta-World's
+own renderer, 480x480, 2 cm goal marker) and flipped as that env does, resized to ``--size`` by
+:func:`resize_frames` (the LeRobot plugin resizes the env's frames the same way), stored as PNG ``image``
+features in the parquet files, no depth or extrinsics; the state is the same hand xyz + gripper. Both
+LeRobot's ``LeRobotDataset`` and wamzoo's trainer read it.
 
 Each task gets ``episodes`` demonstrations by Meta-World's own scripted expert on the layouts of
 seeds ``seed, seed + 1, ...`` (training seeds, see :mod:`wamzoo.envs.metaworld`); an episode ends at
@@ -74,28 +82,77 @@ def extrinsics_key(camera: str) -> str:
 _ENV: dict = {}
 
 
-def _env(task: str, cameras: tuple[str, ...], size: int, max_steps: int):
+def _env(task: str, cameras: tuple[str, ...], size: int, max_steps: int, lerobot_env: bool = False):
     from wamzoo.envs.metaworld import MetaWorldEnv
 
-    key = (task, cameras, size, max_steps)
+    key = (task, cameras, size, max_steps, lerobot_env)
     if _ENV.get("key") != key:
         if "env" in _ENV:
+            if getattr(_ENV["env"], "lerobot_view", None) is not None:
+                _ENV["env"].lerobot_view.close()
             _ENV["env"].close()
-        _ENV.update(key=key, env=MetaWorldEnv(task, cameras, size, size, depth=True, split="train",
-                                              max_steps=max_steps))
+        if lerobot_env:  # no wamzoo views: LeRobotView renders the camera as LeRobot's env does
+            env = MetaWorldEnv(task, (), size, size, depth=False, split="train", max_steps=max_steps, goal_radius=None)
+            env.lerobot_view = LeRobotView(env.mw, size)
+        else:
+            env = MetaWorldEnv(task, cameras, size, size, depth=True, split="train", max_steps=max_steps)
+        _ENV.update(key=key, env=env)
     return _ENV["env"]
 
 
+#: LeRobot's Meta-World env (``lerobot.envs.metaworld``): its camera, that camera's position, its render size.
+LEROBOT_CAMERA, LEROBOT_CAMERA_POS, LEROBOT_RENDER_SIZE = "corner2", (0.75, 0.075, 0.7), 480
+
+
+def resize_frames(frames, size: int):
+    """``[N, 3, H, W]`` uint8 frames (numpy or torch) -> ``[N, 3, size, size]`` uint8 torch: bilinear with
+    antialiasing, rounded; what ``--lerobot-env`` datasets hold and the LeRobot plugin feeds its policies."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+    if tuple(x.shape[-2:]) == (size, size):
+        return x.to(torch.uint8)
+    x = x.float() if x.dtype == torch.uint8 else x.float() * 255.0
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+class LeRobotView:
+    """The image of LeRobot's Meta-World env: Meta-World's renderer on ``corner2`` (moved as LeRobot moves
+    it), 480x480, both axes flipped as LeRobot flips them, then resized to ``size``: ``[1, 3, size, size]``."""
+
+    def __init__(self, mw, size: int):
+        import mujoco
+        from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+        mw.model.cam_pos[mujoco.mj_name2id(mw.model, mujoco.mjtObj.mjOBJ_CAMERA, LEROBOT_CAMERA)] = LEROBOT_CAMERA_POS
+        self.renderer = MujocoRenderer(mw.model, mw.data, width=LEROBOT_RENDER_SIZE, height=LEROBOT_RENDER_SIZE,
+                                       camera_name=LEROBOT_CAMERA)
+        self.size = size
+
+    def __call__(self) -> np.ndarray:
+        image = np.flip(self.renderer.render("rgb_array"), (0, 1))
+        return resize_frames(np.ascontiguousarray(image.transpose(2, 0, 1))[None], self.size).numpy()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
 def record_episode(env, seed: int) -> dict[str, np.ndarray]:
-    """Run the scripted expert on ``seed``'s layout; arrays of the whole episode."""
+    """Run the scripted expert on ``seed``'s layout; arrays of the whole episode (``env.lerobot_view``, where
+    set, gives the frames)."""
     from wamzoo.envs.metaworld import expert
 
     act = expert(env.task)
+    view = getattr(env, "lerobot_view", None)
     obs, info = env.reset(seed=seed)
     rows: dict[str, list] = {k: [] for k in ("rgb", "depth", "state", "extrinsics", "action", "reward", "success")}
     layout = info["layout"]
     while True:
         action = act(info["privileged"])
+        if view is not None:
+            obs = dict(obs, rgb=view(), depth=np.zeros((1, 1, 1, 1), np.float32), extrinsics=np.eye(4)[None])
         for k in ("rgb", "state", "extrinsics"):
             rows[k].append(obs[k])
         rows["depth"].append(obs["depth"].astype(np.float16))
@@ -111,8 +168,8 @@ def record_episode(env, seed: int) -> dict[str, np.ndarray]:
 
 
 def _episode_job(out: str, task: str, seed: int, cameras: tuple[str, ...], size: int,
-                 max_steps: int) -> tuple[str, int, bool, int]:
-    ep = record_episode(_env(task, cameras, size, max_steps), seed)
+                 max_steps: int, lerobot_env: bool = False) -> tuple[str, int, bool, int]:
+    ep = record_episode(_env(task, cameras, size, max_steps, lerobot_env), seed)
     success = bool(ep["success"][-1])
     folder = Path(out) / "raw" / task
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,31 +206,36 @@ def _finished(out: Path, task: str) -> dict[int, bool]:
 
 def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: int = 0, workers: int = 2,
              keep_failures: bool = False, cameras: Sequence[str] | None = None, size: int = 64,
-             max_steps: int = 500, progress: bool = True) -> Path:
-    """Write (or resume, or extend) the demonstration dataset ``out``; returns its path.
+             max_steps: int = 500, progress: bool = True, lerobot_env: bool = False) -> Path:
+    """Write (or resume, or extend) the demonstration dataset ``out``; returns its path. ``lerobot_env``: the
+    camera and layout of LeRobot's Meta-World env (see module doc).
 
     >>> generate("data/mw-easy", SUITES["mw-easy"], episodes=20, workers=2)   # doctest: +SKIP
     """
     from wamzoo.envs.metaworld import DEFAULT_CAMERAS, check_seeds
 
-    out, cameras = Path(out), tuple(cameras or DEFAULT_CAMERAS)
+    if lerobot_env and cameras and tuple(cameras) != (LEROBOT_CAMERA,):
+        raise WamzooError(f"--lerobot-env records LeRobot's Meta-World camera {LEROBOT_CAMERA!r} only; drop --cameras")
+    out, cameras = Path(out), tuple(cameras or ((LEROBOT_CAMERA,) if lerobot_env else DEFAULT_CAMERAS))
     if episodes < 1:
         raise WamzooError(f"--episodes must be >= 1, got {episodes}")
     max_tries = 3 * episodes + 10
     check_seeds(range(seed, seed + max_tries), "train")
     settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps}
+    if lerobot_env:
+        settings["lerobot_env"] = True
     (out / "raw").mkdir(parents=True, exist_ok=True)
     with open(out / "raw" / "generate.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second generator into ``out`` waits, then finds the episodes made
         cfg = out / "raw" / "settings.json"
         if cfg.is_file() and json.loads(cfg.read_text()) != settings:
             raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
-                              " use another --out or the same --cameras/--size")
+                              " use another --out or the same --cameras/--size/--lerobot-env")
         cfg.write_text(json.dumps(settings))
         done = {t: _finished(out, t) for t in tasks}
         try:
             _run_jobs(out, done, list(tasks), episodes, seed, max_tries, workers, keep_failures,
-                      (cameras, size, max_steps), progress)
+                      (cameras, size, max_steps, lerobot_env), progress)
         except KeyboardInterrupt:
             kept = sum(len(_finished(out, t)) for t in tasks)
             raise Interrupted(f"interrupted: {kept} finished episodes kept in {out / 'raw'}; rerun the same command"
@@ -183,7 +245,7 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
         if short:
             raise WamzooError(f"the scripted expert succeeded too rarely on {short} within {max_tries} seeds;"
                               " pass --keep-failures or fewer --episodes")
-        write_dataset(out, list(tasks), {t: kept[t][:episodes] for t in tasks}, cameras)
+        write_dataset(out, list(tasks), {t: kept[t][:episodes] for t in tasks}, cameras, lerobot_env)
     return out
 
 
@@ -247,9 +309,14 @@ def _run_jobs(out: Path, done: dict[str, dict[int, bool]], tasks: list[str], epi
 
 
 # -- the LeRobot v3 dataset --------------------------------------------------------------------
-def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], cameras: Sequence[str]) -> None:
-    """Consolidate the selected ``raw/`` episodes into the dataset layout (see module doc)."""
+def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], cameras: Sequence[str],
+                  lerobot_env: bool = False) -> None:
+    """Consolidate the selected ``raw/`` episodes into the dataset layout (see module doc); ``lerobot_env``:
+    frames as PNG ``image`` features in the parquet files, no depth or extrinsics."""
     from wamzoo.data.lerobot import write_stats
+
+    if lerobot_env:
+        return _write_plain(out, tasks, selected, cameras)
 
     paths = [(t, s, next(p for p in (out / "raw" / t / f"{s:07d}.{status}.npz" for status in ("ok", "fail"))
                          if p.is_file())) for t in tasks for s in selected[t]]
@@ -318,6 +385,78 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
     os.replace(tmp, out / "meta" / "info.json")
 
 
+def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], cameras: Sequence[str]) -> None:
+    """``write_dataset`` for ``--lerobot-env``: a LeRobot v3 dataset with every frame a PNG in the parquet
+    files, as LeRobot's ``LeRobotDataset`` reads it."""
+    import io
+
+    from PIL import Image
+
+    from wamzoo.data.lerobot import write_stats
+
+    cols: dict[str, list] = {}
+    episodes: list[dict] = []
+    start, fps, H, W = 0, 80.0, 0, 0
+    for i, (task, seed) in enumerate((t, s) for t in tasks for s in selected[t]):
+        path = next(p for p in (out / "raw" / task / f"{seed:07d}.{st}.npz" for st in ("ok", "fail")) if p.is_file())
+        ep = read_episode(path, ["rgb", "state", "action", "reward", "success", "fps"])
+        n, fps, (H, W) = len(ep["action"]), float(ep["fps"]), ep["rgb"].shape[-2:]
+        rows = {"episode_index": np.full(n, i), "frame_index": np.arange(n), "task_index": np.full(n, tasks.index(task)),
+                "observation.state": ep["state"].astype(np.float32), "action": ep["action"].astype(np.float32),
+                "next.reward": ep["reward"].astype(np.float32), "next.success": ep["success"],
+                "next.done": np.arange(n) == n - 1}
+        for k, x in rows.items():
+            cols.setdefault(k, []).append(x)
+        for v, cam in enumerate(cameras):
+            pngs = cols.setdefault(image_key(cam), [])
+            for frame in ep["rgb"][:, v]:
+                buf = io.BytesIO()
+                Image.fromarray(frame.transpose(1, 2, 0)).save(buf, format="PNG")
+                pngs.append({"bytes": buf.getvalue(), "path": None})
+        episodes.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
+                         "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
+                         "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
+                         "seed": seed, "success": bool(ep["success"][-1])})
+        start += n
+    N = start
+    import pyarrow as pa
+
+    png = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    data = {k: (pa.array(v, type=png) if k.startswith(IMAGE_PREFIX) else np.concatenate(v)) for k, v in cols.items()}
+    data["index"] = np.arange(N)
+    data["timestamp"] = (data["frame_index"] / fps).astype(np.float32)
+    _write_parquet(out / DATA_FILE, data)
+    _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes] for k in episodes[0]})
+    _write_parquet(out / "meta/tasks.parquet", {"task_index": list(range(len(tasks))), "task": tasks})
+    write_stats(out, data)
+    features = {
+        "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
+        "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
+        "observation.state": _feat("float32", [4], ["hand_x", "hand_y", "hand_z", "gripper_open"]),
+        "action": _feat("float32", [4], ["dx", "dy", "dz", "grip"]), "next.reward": _feat("float32", [1]),
+        "next.success": _feat("bool", [1]), "next.done": _feat("bool", [1]),
+    }
+    features.update({image_key(cam): _feat("image", [H, W, 3], ["height", "width", "channels"]) for cam in cameras})
+    seeds = [r["seed"] for r in episodes]
+    info = {
+        "codebase_version": CODEBASE_VERSION, "robot_type": "sawyer", "total_episodes": len(episodes),
+        "total_frames": N, "total_tasks": len(tasks), "chunks_size": 1000, "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 200, "fps": int(fps) if fps == int(fps) else fps,
+        "splits": {"train": f"0:{len(episodes)}"},
+        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", "video_path": None,
+        "features": features,
+        "wamzoo": {"source": "metaworld", "lerobot_env": True, "tasks": tasks, "cameras": list(cameras), "height": H,
+                   "width": W, "seed_range": [min(seeds), max(seeds) + 1],
+                   "episodes_per_task": {t: len(selected[t]) for t in tasks}},
+    }
+    tmp = out / "meta" / "info.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, out / "meta" / "info.json")
+
+
+IMAGE_PREFIX = "observation.images."
+
+
 def _feat(dtype: str, shape: list[int], names: list[str] | None = None, **extra) -> dict:
     return {"dtype": dtype, "shape": shape, "names": names, **extra}
 
@@ -329,7 +468,9 @@ def _write_parquet(path: Path, columns: dict) -> None:
 
     table = {}
     for k, v in columns.items():
-        if isinstance(v, np.ndarray) and v.ndim > 1:
+        if isinstance(v, pa.Array):
+            table[k] = v
+        elif isinstance(v, np.ndarray) and v.ndim > 1:
             width = int(np.prod(v.shape[1:]))
             table[k] = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), width)
         else:
@@ -351,7 +492,8 @@ def generate_from_args(args) -> int:
     cameras = args.cameras.split(",") if args.cameras else None
     t0 = time.perf_counter()
     out = generate(args.out, tasks, args.episodes, seed=args.seed, workers=args.workers,
-                   keep_failures=args.keep_failures, cameras=cameras, size=args.size or 64)
+                   keep_failures=args.keep_failures, cameras=cameras, size=args.size or 64,
+                   lerobot_env=getattr(args, "lerobot_env", False))
     info = json.loads((out / "meta" / "info.json").read_text())
     Console().print(f"[green]wrote[/] {out}: {info['total_episodes']} episodes, {info['total_frames']} frames,"
                     f" seeds {info['wamzoo']['seed_range']} ({time.perf_counter() - t0:.0f} s)")
