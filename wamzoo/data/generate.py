@@ -396,6 +396,7 @@ def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], ca
 
     cols: dict[str, list] = {}
     episodes: list[dict] = []
+    image_stats: dict[str, dict] = {}
     start, fps, H, W = 0, 80.0, 0, 0
     for i, (task, seed) in enumerate((t, s) for t in tasks for s in selected[t]):
         path = next(p for p in (out / "raw" / task / f"{seed:07d}.{st}.npz" for st in ("ok", "fail")) if p.is_file())
@@ -408,6 +409,11 @@ def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], ca
         for k, x in rows.items():
             cols.setdefault(k, []).append(x)
         for v, cam in enumerate(cameras):
+            x = ep["rgb"][:, v].astype(np.float64) / 255.0  # per-channel statistics, as LeRobot keeps them
+            acc = image_stats.setdefault(cam, {"min": np.ones(3), "max": np.zeros(3), "sum": 0.0, "sq": 0.0, "n": 0})
+            acc.update(min=np.minimum(acc["min"], x.min((0, 2, 3))), max=np.maximum(acc["max"], x.max((0, 2, 3))),
+                       sum=acc["sum"] + x.sum((0, 2, 3)), sq=acc["sq"] + (x ** 2).sum((0, 2, 3)),
+                       n=acc["n"] + x.size // 3)
             pngs = cols.setdefault(image_key(cam), [])
             for frame in ep["rgb"][:, v]:
                 buf = io.BytesIO()
@@ -428,7 +434,14 @@ def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], ca
     _write_parquet(out / DATA_FILE, data)
     _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes] for k in episodes[0]})
     _write_parquet(out / "meta/tasks.parquet", {"task_index": list(range(len(tasks))), "task": tasks})
-    write_stats(out, data)
+    stats = json.loads(write_stats(out, data).read_text())
+    for cam, acc in image_stats.items():
+        mean = acc["sum"] / acc["n"]
+        std = np.sqrt(np.maximum(acc["sq"] / acc["n"] - mean ** 2, 0.0))
+        stats[image_key(cam)] = {k: v.reshape(3, 1, 1).tolist() for k, v in
+                                 (("min", acc["min"]), ("max", acc["max"]), ("mean", mean), ("std", std))}
+        stats[image_key(cam)]["count"] = [acc["n"] // (H * W)]
+    (out / "meta" / "stats.json").write_text(json.dumps(stats, indent=2))
     features = {
         "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
         "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
