@@ -167,6 +167,10 @@ class WanVAECodec(Codec):
         self.vae.eval()  # frozen
         return self
 
+    def _dtype(self) -> torch.dtype:
+        """The VAE's precision (its first weight's; diffusers' ``vae.dtype`` walks every module)."""
+        return next(self.vae.parameters()).dtype
+
     def _clips(self, x: Tensor) -> tuple[Tensor, int]:
         """``[B, T, V, C, H, W]`` -> VAE clips ``[N, C, T', H, W]`` (one per view, or per frame and view)."""
         B, T, V = x.shape[:3]
@@ -186,11 +190,11 @@ class WanVAECodec(Codec):
         if self.layout is not None:
             frames = compose_views(frames, self.layout, self.canvas)
         x, B = self._clips(frames * 2 - 1)
-        z = (self.vae.encode(x.to(self.vae.dtype)).latent_dist.mode().float() - self.mean) / self.std
+        z = (self.vae.encode(x.to(self._dtype())).latent_dist.mode().float() - self.mean) / self.std
         return self._unclips(z, B, frames.shape[2])
 
     @torch.no_grad()
     def decode(self, latents: Tensor) -> Tensor:
         z, B = self._clips(latents)
-        x = self.vae.decode((z * self.std + self.mean).to(self.vae.dtype)).sample.float()
+        x = self.vae.decode((z * self.std + self.mean).to(self._dtype())).sample.float()
         return self._unclips(((x + 1) / 2).clamp(0, 1), B, latents.shape[2])

@@ -168,7 +168,8 @@ class MoTCoupling(Coupling):
         if [g.size for g in assign_indices(new)] != [g.size for g in groups]:
             raise RuntimeError("token groups changed between prefill and step; prefill again")
         for fresh, old in zip(new, sets):  # cross-attention keys/values stay valid while the context does
-            same = fresh.context is not None and old.context is not None and torch.equal(fresh.context, old.context)
+            same = fresh.context is not None and old.context is not None and (
+                fresh.context is old.context or torch.equal(fresh.context, old.context))
             fresh.context_kv = old.context_kv if same else None
         return new, len(wsets)
 

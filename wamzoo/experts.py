@@ -27,7 +27,7 @@ from wamzoo.nn.video_dit import VideoDiT
 def _context(embedder, cond: Conditioning) -> tuple[Tensor | None, Tensor | None]:
     if cond.context is None or embedder.text_embedder is None:
         return None, None
-    return embedder.text(cond.context), cond.context_mask
+    return cond.once(embedder, lambda: embedder.text(cond.context)), cond.context_mask
 
 
 class VideoWorldModel(WorldModel):

@@ -10,9 +10,7 @@ training is untouched:
   (:mod:`wamzoo.codecs`, the Wan VAE's ``WanCausalConv3d``);
 - keys and values only at a prefill's last layer: a prefill keeps the per-layer keys/values of the
   fixed tokens, never their hidden states, so the last layer stops after its projections
-  (:func:`wamzoo.nn.mot.run_layers`);
-- fused projections: a self-attention's ``to_q``, ``to_k`` and ``to_v`` run as one matrix product
-  (:class:`wamzoo.nn.dit.Attention`).
+  (:func:`wamzoo.nn.mot.run_layers`).
 
 >>> with wamzoo.fastpath.reference():      # time or check the plain path
 ...     policy.predict_action(obs, seed=0)                                  # doctest: +SKIP

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -88,6 +88,8 @@ class Conditioning:
     backbone: Any = None
     #: What components hand each other during one pass, keyed by type (see :meth:`put`).
     _typed: dict[type, Any] = field(default_factory=dict, repr=False)
+    #: Values computed once per pass (see :meth:`once`).
+    _once: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def needs(self, loss: str) -> bool:
         """False when ``loss`` (a stream's name or an extra loss) weighs 0 in this pass: a component may then
@@ -101,6 +103,13 @@ class Conditioning:
     def get(self, kind: type[T]) -> T | None:
         """The value of type ``kind`` a part handed over in this pass (``None`` if none)."""
         return self._typed.get(kind)
+
+    def once(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()`` the first time ``key`` is asked for in this pass, the same value after (e.g. an
+        expert's embedding of the context, which every denoising step of a call reads)."""
+        if key not in self._once:
+            self._once[key] = compute()
+        return self._once[key]
 
 
 class Codec(nn.Module, ABC):

@@ -121,7 +121,8 @@ class XWAMWorldModel(WorldModel):
     def _context(self, cond: Conditioning) -> tuple[Tensor | None, Tensor | None]:
         if cond.context is None or self.dit.condition_embedder.text_embedder is None:
             return None, None
-        return self.dit.condition_embedder.text(cond.context), cond.context_mask
+        embedder = self.dit.condition_embedder
+        return cond.once(embedder, lambda: embedder.text(cond.context)), cond.context_mask
 
     def embed(self, streams: Mapping[str, Stream], cond: Conditioning) -> list[TokenSet]:
         video = self._video_set(streams["video"], cond)
