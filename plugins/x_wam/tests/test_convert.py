@@ -45,7 +45,8 @@ def upstream_model(seed=0, z=Z, extra=1):
     p = {"patch_embedding.weight": r(d, c, 1, 2, 2), "patch_embedding.bias": r(d),
          "text_embedding.0.weight": r(d, z["text"]), "text_embedding.0.bias": r(d),
          "text_embedding.2.weight": r(d, d), "text_embedding.2.bias": r(d), "view_embedding.weight": r(z["views"], d),
-         "time_embedding.0.weight": r(d, 256), "time_embedding.0.bias": r(d), "time_embedding.2.weight": r(d, d),
+         "time_embedding.0.weight": r(d, z.get("freq", 256)), "time_embedding.0.bias": r(d),
+         "time_embedding.2.weight": r(d, d),
          "time_embedding.2.bias": r(d), "time_projection.1.weight": r(6 * d, d), "time_projection.1.bias": r(6 * d),
          "head.head.weight": r(4 * c, d), "head.head.bias": r(4 * c), "head.modulation": r(1, 2, d)}
     for i in range(z["layers"]):
@@ -62,9 +63,9 @@ def upstream_model(seed=0, z=Z, extra=1):
     return p
 
 
-def model_states(seed=0, extra=1, dtype=torch.bfloat16):
+def model_states(seed=0, extra=1, dtype=torch.bfloat16, z=Z):
     """What Lightning's DeepSpeedStrategy writes as ``mp_rank_00_model_states.pt`` (bf16 training)."""
-    model = upstream_model(seed, extra=extra)
+    model = upstream_model(seed, z, extra=extra)
     module = collections.OrderedDict((f"model.{k}", v.to(dtype)) for k, v in model.items())
     module["text_encoder.model.token_embedding.weight"] = torch.zeros(8, 16, dtype=dtype)
     module["text_encoder.model.blocks.0.attn.q.weight"] = torch.zeros(16, 16, dtype=dtype)
@@ -205,7 +206,8 @@ def _sub(p, prefix):
     return {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}
 
 
-def ref_forward(p, x, t, context, actions, t_a, proprios, t_p, heads=Z["heads"], action_num=4, run_depth=True):
+def ref_forward(p, x, t, context, actions, t_a, proprios, t_p, heads=Z["heads"], action_num=4, run_depth=True,
+                freq=256):
     """``XWAMModel._forward_single``: x ``[B, C, T, V, H, W]``, t ``[B, T]``, t_a ``[B, Ta]``, t_p ``[B, Tp]``
     (times x 1000). Returns video ``[B, C, T, V, H, W]``, actions, proprios and depth (or None)."""
     B, C, T, V, H, W = x.shape
@@ -225,7 +227,7 @@ def ref_forward(p, x, t, context, actions, t_a, proprios, t_p, heads=Z["heads"],
     seq = torch.cat([z, _mlp(p, "action_encoder", actions), _mlp(p, "proprio_encoder", proprios)], 1)
     ctx = _mlp(p, "text_embedding", context)
     t_seq = torch.cat([t.repeat_interleave(V * h * w, 1), t_a, t_p], 1)
-    e = _lin(p, "time_embedding.2", F.silu(_lin(p, "time_embedding.0", _sinusoid(t_seq.flatten()))))
+    e = _lin(p, "time_embedding.2", F.silu(_lin(p, "time_embedding.0", _sinusoid(t_seq.flatten(), freq))))
     e = e.unflatten(0, t_seq.shape)
     e0 = _lin(p, "time_projection.1", F.silu(e)).unflatten(2, (6, -1))
     nv = f * V * h * w
@@ -368,7 +370,17 @@ def test_every_upstream_tensor_lands_in_the_right_place(robotwin):
 
 def test_one_forward_equals_the_upstream_model_with_depth(robotwin):
     """Video, action, state and depth outputs of one network evaluation at arbitrary per-token times."""
-    policy = robotwin
+    _one_forward(robotwin, upstream_model())
+
+
+def test_a_time_frequency_width_other_than_256_is_read_from_the_weights(tmp_path, offline):
+    z = {**Z, "freq": 128}
+    policy = _release(tmp_path, states=model_states(z=z))
+    assert policy.world_model.dit.condition_embedder.freq_dim == 128
+    _one_forward(policy, upstream_model(z=z), freq=128)
+
+
+def _one_forward(policy, upstream, freq=256):
     i = policy.info
     g = torch.Generator().manual_seed(1)
     B = 2
@@ -385,8 +397,8 @@ def test_one_forward_equals_the_upstream_model_with_depth(robotwin):
     state.t = act.t[:, :1].expand(B, 9) * (torch.arange(9) > 0)
     with torch.no_grad():
         out = policy.coupling(policy.world_model, policy.action_expert, streams, cond)
-        want = ref_forward(_bf(upstream_model()), video.x.permute(0, 3, 1, 2, 4, 5), video.t * 1000,
-                           batch.instruction, act.x, act.t * 1000, state.x, state.t * 1000)
+        want = ref_forward(_bf(upstream), video.x.permute(0, 3, 1, 2, 4, 5), video.t * 1000,
+                           batch.instruction, act.x, act.t * 1000, state.x, state.t * 1000, freq=freq)
     _close(out["video"].permute(0, 3, 1, 2, 4, 5), want[0])
     _close(out["action"], want[1])
     _close(out["state"], want[2])

@@ -90,8 +90,8 @@ What cannot be represented (settings are kept in ``policy.config["upstream"]["no
   (``action_skip`` > 1), ``flow_matching_num_train_timesteps`` other than 1000 (the model's time
   scale and the grid's ``sigma_max`` depend on it; wamzoo's is 1000), a codec whose latent frame
   spans other than the code's 4 frames (its action and state RoPE positions hard-code the Wan2.2
-  VAE's stride), an output width other than the input channels, or a time-frequency width other
-  than 256.
+  VAE's stride), or an output width other than the input channels. The time-frequency width is read
+  from the weights (``time_embedding.0``).
 """
 
 from __future__ import annotations
@@ -278,9 +278,6 @@ def sizes_from_weights(state: Mapping[str, Any], num_heads: int, source: str) ->
         raise LoadError(f"{source}: depth-branch blocks {depth} are not 0..M-1 with M <= {len(layers)}")
     if dim % num_heads:
         raise LoadError(f"{source}: width {dim} is not divisible by num_heads={num_heads}")
-    freq = _shape(state, "model.time_embedding.0.weight", source)[1]
-    if freq != 256:
-        raise LoadError(f"{source}: time-frequency width {freq}; wamzoo's X-WAM DiT embeds times with 256")
     out = _shape(state, "model.head.head.weight", source)[0]
     if out != in_ch * math.prod(patch):
         raise LoadError(f"{source}: the head predicts {out // math.prod(patch)} channels for {in_ch} input channels;"
@@ -288,6 +285,7 @@ def sizes_from_weights(state: Mapping[str, Any], num_heads: int, source: str) ->
     return {"dim": dim, "ffn_dim": _shape(state, "model.blocks.0.ffn.0.weight", source)[0], "num_layers": len(layers),
             "num_heads": num_heads, "head_dim": dim // num_heads, "patch_size": [int(p) for p in patch],
             "depth_layers": len(depth), "latent_channels": in_ch,
+            "freq_dim": _shape(state, "model.time_embedding.0.weight", source)[1],
             "text_dim": _shape(state, "model.text_embedding.0.weight", source)[1],
             "num_views": _shape(state, "model.view_embedding.weight", source)[0],
             "action_dim": _shape(state, "model.action_encoder.0.weight", source)[1],
@@ -346,7 +344,7 @@ def policy_section(sizes: Mapping[str, Any], codec: Mapping[str, Any] | None, ac
 
     policy = to_plain(compose("x-wam-paper").policy)
     policy["world_model"].update({k: sizes[k] for k in ("dim", "ffn_dim", "num_layers", "num_heads", "head_dim",
-                                                        "patch_size", "depth_layers")})
+                                                        "patch_size", "depth_layers", "freq_dim")})
     policy["action_expert"].update({"dim": sizes["dim"], "frame_stride": int(action_num), "state_tokens": "frames"})
     policy["scheduler"].update({"shift": float(shift), "video_steps": int(video_steps),
                                 "action_steps": int(action_steps), "infer_grid": list(RELEASE_GRID)})

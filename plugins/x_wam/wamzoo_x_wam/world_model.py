@@ -43,6 +43,7 @@ class XWAMWorldModel(WorldModel):
         num_views: camera views (filled from the data).
         depth_layers: ``M``, the last blocks copied into the depth branch (paper: 10; 0: no depth).
         depth_near: metres mapped to inverse depth 1 (``near / depth``); nearer pixels saturate.
+        freq_dim: width of the sinusoidal timestep features (Wan: 256; the converter reads it from the weights).
     """
 
     streams_produced = ("video", "depth")
@@ -51,12 +52,12 @@ class XWAMWorldModel(WorldModel):
     def __init__(self, latent_channels: int, dim: int = 64, ffn_dim: int | None = None, num_layers: int = 3,
                  num_heads: int = 2, head_dim: int | None = None, patch_size: tuple[int, int, int] = (1, 2, 2),
                  context_dim: int | None = None, n_future: int = 1, num_views: int = 1, depth_layers: int = 1,
-                 depth_near: float = 0.5):
+                 depth_near: float = 0.5, freq_dim: int = 256):
         super().__init__()
         if not 0 <= depth_layers <= num_layers:
             raise ValueError(f"depth_layers must be within 0..num_layers={num_layers}, got {depth_layers}")
         self.dit = VideoDiT(latent_channels, dim, ffn_dim or 4 * dim, num_layers, num_heads, head_dim,
-                            tuple(patch_size), context_dim)
+                            tuple(patch_size), context_dim, freq_dim=freq_dim)
         self.view_embedding = nn.Embedding(num_views, dim)
         nn.init.normal_(self.view_embedding.weight, std=0.02)
         self.n_future, self.num_views, self.depth_near = n_future, num_views, float(depth_near)
