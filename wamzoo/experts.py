@@ -21,6 +21,7 @@ from wamzoo.interfaces import ActionExpert, Conditioning, Stream, WorldModel
 from wamzoo.nn.action_dit import ActionDiT
 from wamzoo.nn.masks import TokenGroup
 from wamzoo.nn.mot import Backbone, TokenSet
+from wamzoo.nn.rope import rope_rotation
 from wamzoo.nn.video_dit import VideoDiT
 
 
@@ -138,8 +139,8 @@ class ActionDiTExpert(ActionExpert):
         positions = torch.arange(K, device=s.x.device)
         context, context_mask = _context(self.dit.condition_embedder, cond)
         groups = [TokenGroup("action", K, "action", False, positions.cpu())]
-        return [TokenSet(self.dit.tokens(s.x), mod, self.dit.rope(positions), self.dit.blocks, groups, temb,
-                         context, context_mask)]
+        rope = cond.once((self, "rope", K), lambda: rope_rotation(self.dit.rope(positions)))  # every step's
+        return [TokenSet(self.dit.tokens(s.x), mod, rope, self.dit.blocks, groups, temb, context, context_mask)]
 
     def head(self, sets, hidden, streams):
         return {"action": self.dit.head(hidden[0])}

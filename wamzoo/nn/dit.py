@@ -7,6 +7,7 @@ narrow Fast-WAM ActionDiT needs (1024 wide, 24 heads x 128).
 
 A block runs in two halves (Fast-WAM §3.1, Mixture-of-Transformers)::
 
+    mod = block.modulation(mod)                          # AdaLN shifts, scales and gates, once
     q, k, v = block.attention_inputs(x, mod, rope)      # AdaLN, QKV, RMSNorm(q, k), RoPE
     out = attention(concat(q...), concat(k...), ...)     # one shared masked attention
     x = block.finish(x, out, mod, context)               # gated residual, cross-attn, FFN
@@ -96,17 +97,21 @@ class DiTBlock(nn.Module):
         self.norm3 = FP32LayerNorm(dim, eps, elementwise_affine=False)
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
-    def modulation(self, mod: Tensor) -> tuple[Tensor, ...]:
-        """Split ``scale_shift_table + mod`` (``mod`` ``[B, N, 6, D]``) into six ``[B, N, D]`` tensors."""
+    def modulation(self, mod: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """Split ``scale_shift_table + mod`` (``mod`` ``[B, N, 6, D]``) into six ``[B, N, D]`` tensors; a split
+        given back (the two halves of a layer share it) is returned as it is."""
+        if isinstance(mod, tuple):
+            return mod
         return tuple(m.squeeze(2) for m in (self.scale_shift_table[None] + mod.float()).chunk(6, dim=2))
 
-    def attention_inputs(self, x: Tensor, mod: Tensor, rope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def attention_inputs(self, x: Tensor, mod: Tensor | tuple[Tensor, ...],
+                         rope: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         shift, scale = self.modulation(mod)[:2]
         h = (self.norm1(x.float()) * (1 + scale) + shift).type_as(x)
         q, k, v = self.attn1.qkv(h)
         return apply_rope(q, rope), apply_rope(k, rope), v
 
-    def finish(self, x: Tensor, attn_out: Tensor, mod: Tensor, context: Tensor | None = None,
+    def finish(self, x: Tensor, attn_out: Tensor, mod: Tensor | tuple[Tensor, ...], context: Tensor | None = None,
                context_mask: Tensor | None = None, context_kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """The rest of the block; ``context_kv`` are precomputed ``attn2.kv(context)`` (optional)."""
         _, _, gate, c_shift, c_scale, c_gate = self.modulation(mod)
@@ -123,6 +128,7 @@ class DiTBlock(nn.Module):
     def forward(self, x: Tensor, mod: Tensor, rope: Tensor, context: Tensor | None = None,
                 context_mask: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """Standalone self-attention block (one expert)."""
+        mod = self.modulation(mod)
         q, k, v = self.attention_inputs(x, mod, rope)
         return self.finish(x, attention(q, k, v, mask), mod, context, context_mask)
 

@@ -183,13 +183,15 @@ def _fork(sets: Sequence[TokenSet], xs: list[Tensor], i: int, layer: int) -> Ten
 
 def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cache: KVCache | None,
            record: KVCache | None) -> list[Tensor]:
-    qkv = [s.blocks[layer - s.first_layer].attention_inputs(x, s.mod, s.rope) for s, x in zip(sets, xs)]
+    blocks = [s.blocks[layer - s.first_layer] for s in sets]
+    mods = [block.modulation(s.mod) for block, s in zip(blocks, sets)]  # shared by both halves of the layer
+    qkv = [block.attention_inputs(x, m, s.rope) for block, m, s, x in zip(blocks, mods, sets, xs)]
     main = [i for i, s in enumerate(sets) if not s.branch]
     side = [i for i, s in enumerate(sets) if s.branch]
     order = main + side
-    k = torch.cat([qkv[i][1] for i in order], 1)
-    v = torch.cat([qkv[i][2] for i in order], 1)
-    ik = torch.cat([sets[i].index for i in order])
+    k = _cat([qkv[i][1] for i in order], 1)
+    v = _cat([qkv[i][2] for i in order], 1)
+    ik = _cat([sets[i].index for i in order])
     if record is not None:
         record.append(layer, k, v, ik)
     cached = cache.get(layer) if cache is not None else None
@@ -200,21 +202,25 @@ def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cac
     for part in (main, side):
         if not part:
             continue
-        q = torch.cat([qkv[i][0] for i in part], 1)
-        iq = torch.cat([sets[i].index for i in part])
+        q = _cat([qkv[i][0] for i in part], 1)
+        iq = _cat([sets[i].index for i in part])
         kk, vv, ikk = k, v, ik
         if part is main and side:  # the main sets attend exactly as if the branches were absent
             if bool(mask[iq][:, ik[n_main:]].any()):
                 raise ValueError("tokens outside a `branch` set attend to its keys; fix the mask or drop `branch`")
             kk, vv, ikk = k[:, :n_main], v[:, :n_main], ik[:n_main]
-        out, start = attention(q, kk, vv, mask[iq][:, ikk]), 0
+        out, start = attention(q, kk, vv, mask[iq[:, None], ikk[None, :]]), 0
         for i in part:
             n = xs[i].shape[1]
             outs[i] = out[:, start: start + n]
             start += n
-    return [s.blocks[layer - s.first_layer].finish(x, outs[i], s.mod, s.context, s.context_mask,
-                                                   _context_kv(s, layer))
+    return [blocks[i].finish(x, outs[i], mods[i], s.context, s.context_mask, _context_kv(s, layer))
             for i, (s, x) in enumerate(zip(sets, xs))]
+
+
+def _cat(xs: list[Tensor], dim: int = 0) -> Tensor:
+    """``torch.cat``, without a copy of a lone tensor (a denoising step runs one expert's tokens)."""
+    return xs[0] if len(xs) == 1 else torch.cat(xs, dim)
 
 
 def _context_kv(s: TokenSet, layer: int) -> tuple[Tensor, Tensor] | None:
