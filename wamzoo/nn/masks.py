@@ -53,9 +53,20 @@ class MaskRules:
             q, k = (s.strip() for s in key.split("->"))
             parsed.append((q, k, kind))
         self.rules = parsed
+        self._built: dict[tuple, Tensor] = {}  # layouts seen (every call of a policy has the same one)
 
     def build(self, groups: Sequence[TokenGroup], device: torch.device | str | None = None) -> Tensor:
-        """Boolean mask ``[N, N]`` (True = the query may attend to the key)."""
+        """Boolean mask ``[N, N]`` (True = the query may attend to the key); a fresh tensor each call (the
+        mask of a layout seen before is copied from the last few built)."""
+        key = tuple((g.name, g.size, None if g.index is None else tuple(g.index.tolist())) for g in groups)
+        if key not in self._built:
+            if len(self._built) >= 8:
+                self._built.pop(next(iter(self._built)))
+            self._built[key] = self._build(groups)
+        mask = self._built[key]
+        return mask.to(device, copy=True) if device is not None else mask.clone()
+
+    def _build(self, groups: Sequence[TokenGroup]) -> Tensor:
         sizes = [g.size for g in groups]
         n = sum(sizes)
         mask = torch.zeros(n, n, dtype=torch.bool)
@@ -68,7 +79,7 @@ class MaskRules:
                     if not fnmatch.fnmatch(gk.name, k):
                         continue
                     mask[sq: sq + gq.size, sk: sk + gk.size] = _block(kind, gq.indices(), gk.indices())
-        return mask.to(device) if device is not None else mask
+        return mask
 
     def to_dict(self) -> dict[str, str]:
         return {f"{q} -> {k}": kind for q, k, kind in self.rules}
