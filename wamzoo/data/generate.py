@@ -359,13 +359,7 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
     _write_parquet(out / EPISODES_FILE, {k: [r[k] for r in episodes] for k in episodes[0]})
     _write_parquet(out / "meta/tasks.parquet", {"task_index": list(range(len(tasks))), "task": tasks})
     write_stats(out, data)
-    features = {
-        "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
-        "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
-        "observation.state": _feat("float32", [4], ["hand_x", "hand_y", "hand_z", "gripper_open"]),
-        "action": _feat("float32", [4], ["dx", "dy", "dz", "grip"]), "next.reward": _feat("float32", [1]),
-        "next.success": _feat("bool", [1]), "next.done": _feat("bool", [1]),
-    }
+    features = _frame_features()
     features.update({extrinsics_key(cam): _feat("float32", [4, 4]) for cam in cameras})
     features.update({key: _feat(dtype, [C, H, W], ["channels", "height", "width"], storage=f"arrays/{key}.npy")
                      for key, (dtype, C) in frame_features.items()})
@@ -442,13 +436,7 @@ def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], ca
                                  (("min", acc["min"]), ("max", acc["max"]), ("mean", mean), ("std", std))}
         stats[image_key(cam)]["count"] = [acc["n"] // (H * W)]
     (out / "meta" / "stats.json").write_text(json.dumps(stats, indent=2))
-    features = {
-        "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
-        "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
-        "observation.state": _feat("float32", [4], ["hand_x", "hand_y", "hand_z", "gripper_open"]),
-        "action": _feat("float32", [4], ["dx", "dy", "dz", "grip"]), "next.reward": _feat("float32", [1]),
-        "next.success": _feat("bool", [1]), "next.done": _feat("bool", [1]),
-    }
+    features = _frame_features()
     features.update({image_key(cam): _feat("image", [H, W, 3], ["height", "width", "channels"]) for cam in cameras})
     seeds = [r["seed"] for r in episodes]
     info = {
@@ -468,6 +456,17 @@ def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], ca
 
 
 IMAGE_PREFIX = "observation.images."
+
+
+def _frame_features() -> dict:
+    """The per-frame columns every Meta-World dataset has (cameras are added by the writer)."""
+    return {
+        "index": _feat("int64", [1]), "episode_index": _feat("int64", [1]), "frame_index": _feat("int64", [1]),
+        "timestamp": _feat("float32", [1]), "task_index": _feat("int64", [1]),
+        "observation.state": _feat("float32", [4], ["hand_x", "hand_y", "hand_z", "gripper_open"]),
+        "action": _feat("float32", [4], ["dx", "dy", "dz", "grip"]), "next.reward": _feat("float32", [1]),
+        "next.success": _feat("bool", [1]), "next.done": _feat("bool", [1]),
+    }
 
 
 def _feat(dtype: str, shape: list[int], names: list[str] | None = None, **extra) -> dict:
