@@ -247,3 +247,15 @@ def test_embedded_policy_is_small_loads_offline_and_acts(name, monkeypatch):
     chunk = policy.predict_action(dummy_batch(policy.info, 2).observation(), generator=torch.Generator().manual_seed(0))
     B, n, A = chunk.shape  # n: the horizon, or one executor chunk of it (AHA-WAM)
     assert (B, A) == (2, policy.info.action_dim) and 1 <= n <= policy.info.horizon and torch.isfinite(chunk).all()
+
+
+def test_a_folder_that_wraps_a_policy_in_its_wamzoo_subfolder_loads_as_it(policy_and_obs, tmp_path):
+    """A LeRobot checkpoint of ``--policy.type=wamzoo`` keeps the wamzoo policy in ``wamzoo/`` beside LeRobot's
+    own files: ``wamzoo.load`` reads the checkpoint folder itself."""
+    policy, obs = policy_and_obs
+    policy.save_pretrained(tmp_path / "pretrained_model" / "wamzoo")
+    (tmp_path / "pretrained_model" / "config.json").write_text(json.dumps({"type": "wamzoo"}))  # LeRobot's
+    loaded = wamzoo.load(str(tmp_path / "pretrained_model"))
+    assert torch.equal(loaded.predict_action(obs, seed=1), policy.predict_action(obs, seed=1))
+    with pytest.raises(LoadError, match="wamzoo/"):
+        wamzoo.load(str(tmp_path))  # nothing here, nor in a wamzoo/ subfolder: the message names the layout

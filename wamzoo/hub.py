@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # torch is imported where used
 
 SCHEMA_VERSION = 1
 CONFIG, WEIGHTS, STATS = NATIVE_FILES
+#: The subfolder where another tool's checkpoint keeps the wamzoo policy it wraps (LeRobot's, written by
+#: ``lerobot_policy_wamzoo``); ``load`` reads a folder holding one as that policy.
+EMBEDDED = "wamzoo"
 CARD = "README.md"
 
 #: Builds a policy from a saved ``policy`` section and its data's facts: :meth:`wamzoo.policy.WAMPolicy.from_config`.
@@ -223,8 +226,9 @@ def load(ref: str, build: Builder, cache_dir: str | None = None, **options: Any)
     ``from_config``), a converter makes an upstream one."""
     path = Path(ref)
     if path.is_dir():
-        if (path / CONFIG).is_file() and "wamzoo_schema" in _json_or_empty(path / CONFIG):
-            return from_folder(path, build)
+        for folder in (path, path / EMBEDDED):
+            if (folder / CONFIG).is_file() and "wamzoo_schema" in _json_or_empty(folder / CONFIG):
+                return from_folder(folder, build)
         converter, files, found = recognise(path)
         return convert(converter, files, **{**found, **options})
     if ref.startswith("hf-hub:"):
@@ -272,7 +276,8 @@ def recognise(folder: Path) -> tuple[str, dict[str, Path], dict[str, Any]]:
     if fits:
         raise LoadError(f"{folder} fits several checkpoints ({', '.join(releases) or ', '.join(f[0] for f in fits)});"
                         " give the folder of one run, or load it by name (`wamzoo list --pretrained`)")
-    layouts = [f"a wamzoo policy folder ({CONFIG} with wamzoo_schema, {WEIGHTS}, {STATS}: `save_pretrained`)"]
+    layouts = [f"a wamzoo policy folder ({CONFIG} with wamzoo_schema, {WEIGHTS}, {STATS}: `save_pretrained`), or"
+               f" a folder holding one in `{EMBEDDED}/` (a LeRobot checkpoint of `--policy.type=wamzoo`)"]
     layouts += [f"{e.name}: {(inspect.getdoc(e.recognise) or '').splitlines()[0]}" for e in converters]
     layouts += ["the files of a registered release, as its repository lays them out (`wamzoo info NAME` lists them)"]
     raise LoadError(f"{folder} holds no policy wamzoo can read; it reads " + "; ".join(layouts))
