@@ -85,3 +85,21 @@ def test_fast_paths_are_off_with_gradients_and_under_reference():
         finally:
             fastpath.set_enabled(True)
 
+
+
+def test_an_euler_step_is_diffusers_update_written_out():
+    from wamzoo.samplers import FlowSampler
+
+    g = torch.Generator().manual_seed(0)
+    x0, vs = torch.randn(2, 8, 3, generator=g), [torch.randn(2, 8, 3, generator=g) for _ in range(10)]
+
+    def walk():
+        s, x = FlowSampler("euler", 10, 3.0), x0
+        for v in vs:
+            x = s.step(v, x)
+        return x
+
+    with torch.no_grad():
+        fast = walk()
+        with fastpath.reference():
+            assert torch.equal(fast, walk())  # the same arithmetic, bit for bit

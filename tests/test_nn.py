@@ -258,7 +258,7 @@ def test_default_grid_is_diffusers_own(solver):
             ref.set_timesteps(sigmas=np.linspace(1, 0, steps + 1)[:-1].tolist())  # Fast-WAM's grid
         for s in (FlowSampler(solver, steps, 5.0), FlowMatchingScheduler(solver=solver).sampler("a", steps)):
             assert torch.equal(s.sigmas, ref.sigmas.float())
-            assert torch.equal(s._scheduler.timesteps, ref.timesteps)
+            assert torch.equal(s._diffusers().timesteps, ref.timesteps)
 
 
 @pytest.mark.parametrize("grid", [[0.0, 1.0], [1.0, 1.0], [1.5, 0.0], [0.5, -0.1], [1.0], "ab", 0.5])

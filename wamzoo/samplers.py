@@ -10,15 +10,22 @@ points; by default each solver keeps diffusers' own, ``(1, 0)`` for Euler (Fast-
 ``WanContinuousFlowMatchScheduler.build_inference_schedule``) and ``(1, 1/1000)`` for UniPC
 (``use_flow_sigmas``). The X-WAM release steps on ``(1 - 1/1000, 0)``. UniPC moves a first time of 1
 to ``1 - 1e-6`` (diffusers does, to keep ``log(alpha)`` finite).
+
+A grid's times are computed by diffusers once per ``(solver, steps, shift, grid)`` and kept. On the fast
+path (:mod:`wamzoo.fastpath`) an Euler step is diffusers' update written out, ``x + (t_next - t) v`` in
+float32 (the same numbers, without a scheduler object per call); the reference path steps diffusers'.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from wamzoo import fastpath
 
 SOLVERS = ("euler", "unipc")
 #: Default end points ``(start, end)`` of each solver's grid before the shift: diffusers' own.
@@ -58,19 +65,19 @@ class FlowSampler:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.solver, self.steps, self.shift = solver, int(steps), float(shift)
         self.grid = check_grid(grid, solver)
-        self._scheduler = _make(solver, shift)
+        self._scheduler = None  # diffusers' scheduler, made when a step needs it
+        self.sigmas = _times(self.solver, self.steps, self.shift, self.grid)  # [steps + 1], noise to 0 (data)
         self.reset()
 
     def reset(self) -> None:
         """Restart at the first time (multistep solvers forget their history)."""
-        start, end = self.grid
-        self._scheduler.set_timesteps(sigmas=np.linspace(start, end, self.steps + 1)[:-1])
+        self._scheduler = None
         self._i = 0
 
-    @property
-    def sigmas(self) -> Tensor:
-        """The ``steps + 1`` times visited, from noise to 0 (data)."""
-        return self._scheduler.sigmas.float()
+    def _diffusers(self):
+        if self._scheduler is None:
+            self._scheduler = _make(self.solver, self.shift, self.steps, self.grid)
+        return self._scheduler
 
     def __len__(self) -> int:
         return self.steps
@@ -87,21 +94,37 @@ class FlowSampler:
         """One step from ``t`` to the next time."""
         if self._i >= self.steps:
             raise RuntimeError("sampler already reached t = 0; call reset()")
-        timestep = self._scheduler.timesteps[self._i]
-        out = self._scheduler.step(velocity.float(), timestep, x.float(), return_dict=False)[0].to(x.dtype)
+        i = self._i
+        if self.solver == "euler" and self._scheduler is None and fastpath.enabled():
+            out = (x.float() + (self.sigmas[i + 1] - self.sigmas[i]) * velocity.float()).to(x.dtype)
+        else:
+            scheduler = self._diffusers()
+            timestep = scheduler.timesteps[i]
+            out = scheduler.step(velocity.float(), timestep, x.float(), return_dict=False)[0].to(x.dtype)
         self._i += 1
         return out
 
 
-def _make(solver: str, shift: float):
+def _make(solver: str, shift: float, steps: int, grid: tuple[float, float]):
+    """diffusers' scheduler for ``solver``, set to the grid."""
     if solver == "euler":
         from diffusers.schedulers.scheduling_flow_match_euler_discrete import FlowMatchEulerDiscreteScheduler
 
-        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
-    from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+    else:
+        from diffusers.schedulers.scheduling_unipc_multistep import UniPCMultistepScheduler
 
-    return UniPCMultistepScheduler(num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True,
-                                   flow_shift=shift, solver_order=2)
+        scheduler = UniPCMultistepScheduler(num_train_timesteps=1000, prediction_type="flow_prediction",
+                                            use_flow_sigmas=True, flow_shift=shift, solver_order=2)
+    start, end = grid
+    scheduler.set_timesteps(sigmas=np.linspace(start, end, steps + 1)[:-1])
+    return scheduler
+
+
+@functools.lru_cache(maxsize=64)
+def _times(solver: str, steps: int, shift: float, grid: tuple[float, float]) -> Tensor:
+    """The ``steps + 1`` times a grid visits, from diffusers (read-only: shared by every sampler of the grid)."""
+    return _make(solver, shift, steps, grid).sigmas.float()
 
 
 __all__ = ["FlowSampler", "GRIDS", "SOLVERS", "check_grid", "torch"]
