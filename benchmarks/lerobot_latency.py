@@ -183,7 +183,10 @@ def main(argv=None) -> int:
                            "wamzoo / LeRobot"], table, "lrrrrrrrrr")
     lines += ["", "Configs (`benchmarks/lerobot_side.py`): `tiny` is the LeRobot fixture's FastWAM; `paper` has the"
               " papers' proportions at a small width (video 384 = 3x the action expert's 128, FFN 14/3 and 4x, 64-wide"
-              " heads, 128 video tokens per frame, 10 steps); both use a tiny random Wan2.2-layout VAE.", "",
+              " heads, 128 video tokens per frame, 10 steps); both use a tiny random Wan2.2-layout VAE. Both have 2 layers per"
+              " expert: the fast path that stops a prefill's last layer after its keys/values (`wamzoo/fastpath.py`) saves"
+              " half of a 2-layer prefill's remaining work but 1/30 of a 30-layer model's; the one-frame VAE path saves"
+              " the same share at any depth.", "",
               f"Command: `{command}`", ""]
     report.write_page("\n".join(lines) + "\n", OUT)
     print("\n".join(lines))
