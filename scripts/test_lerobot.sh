@@ -24,10 +24,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 PIP="$VENV/bin/python -m pip"
-quiet $PIP install -q --upgrade pip
+PINS="$ROOT/integrations/lerobot/constraints.txt"  # the whole environment pinned: no resolver backtracking
+quiet $PIP install -q -c "$PINS" --upgrade pip
 plugins=()
 for p in plugins/*/pyproject.toml; do [ -e "$p" ] && plugins+=("-e" "$(dirname "$p")"); done
-quiet $PIP install -q "$LEROBOT" -e . "${plugins[@]}" -e "integrations/lerobot[test]"
+quiet $PIP install -q -c "$PINS" "$LEROBOT" -e . "${plugins[@]}" -e "integrations/lerobot[test]"
 export MUJOCO_GL=egl
 export PATH="$VENV/bin:$PATH"
 cd integrations/lerobot
