@@ -175,10 +175,11 @@ def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
 
 def train_step(target: str, steps: int | None = None, json_path: str | None = None, threads: int | None = None,
                overrides: Sequence[str] = ()) -> dict:
-    """Training throughput of a recipe on one batch of its own data (extras included), fetched before timing."""
+    """Training throughput of a recipe on one batch of its own data (extras included), fetched before timing,
+    with the optimiser training uses."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from wamzoo.training import make_datamodule  # Lightning's import is slow: only for training
+    from wamzoo.training import make_datamodule, optimizer  # Lightning's import is slow: only for training
 
     if threads:
         torch.set_num_threads(threads)
@@ -186,7 +187,7 @@ def train_step(target: str, steps: int | None = None, json_path: str | None = No
     recipe = compose(target, [*overrides, "trainer.num_workers=0"])
     data = make_datamodule(recipe)
     policy = WAMPolicy.from_config(recipe.policy, data.describe()).train()
-    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    opt = optimizer(policy, recipe.trainer)  # the optimiser training uses
     batch = next(iter(data.train_dataloader()))
 
     def step():

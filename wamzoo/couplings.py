@@ -20,7 +20,7 @@ the mask hides them, e.g. Fast-WAM's future frames in its no-video ablation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import torch
@@ -42,6 +42,9 @@ class Prefilled:
     #: ``(sets, n_world, groups, mask, num_layers)`` of the prefill: a step re-embeds only the
     #: components that have tokens to run and reuses the rest, and the mask.
     layout: tuple | None = None
+    #: Per set of active streams, what every step recomputes identically: the tokens to run (``"run"``, and
+    #: their ``"selection"`` per set) and each layer's attention mask (:func:`~wamzoo.nn.mot.run_layers`).
+    memos: dict = field(default_factory=dict)
 
 
 def needed_tokens(mask: Tensor, seeds: Tensor) -> Tensor:
@@ -114,21 +117,21 @@ class MoTCoupling(Coupling):
                           for g in groups]).to(device)
 
     def run_tokens(self, world_model, action_expert, sets, n_world, mask, num_layers, run: Tensor,
-                   wanted: set[str], streams, cache: KVCache | None = None) -> dict[str, Tensor]:
+                   wanted: set[str], streams, cache: KVCache | None = None, memo: dict | None = None) -> dict[str, Tensor]:
         """The engine: run the tokens where ``run`` is True through every layer under ``mask`` (others come
         from ``cache`` or are not needed) and return the ``wanted`` streams' outputs from the heads of
         their owners (``sets[:n_world]`` belong to ``world_model``, the rest to ``action_expert``;
-        either may be ``None`` when it owns no set)."""
-        masks = [run[s.index] for s in sets]
-        part = [s.select(m) for s, m in zip(sets, masks) if m.any()]
-        outs = iter(run_layers(part, mask, num_layers, cache=cache,
+        either may be ``None`` when it owns no set). ``memo``: see :func:`~wamzoo.nn.mot.run_layers`."""
+        masks, whole, some = _selection(run, sets, memo)
+        part = [s if w else s.select(m) for s, m, w, a in zip(sets, masks, whole, some) if a]
+        outs = iter(run_layers(part, mask, num_layers, cache=cache, memo=memo,
                                grad_checkpoint=self.grad_checkpoint and self.training))
         hidden, present = [], []
         for i, (s, m) in enumerate(zip(sets, masks)):
-            if not m.any():
+            if not some[i]:
                 continue
             h = next(outs)
-            if not bool(m.all()):
+            if not whole[i]:
                 full = h.new_zeros(s.x.shape)
                 full[:, m] = h
                 h = full
@@ -159,15 +162,16 @@ class MoTCoupling(Coupling):
             run_layers(part, mask, num_layers, record=cache, hidden=False)
         return Prefilled(cache, keep, needed, set(active), (sets, n_world, groups, mask, num_layers))
 
-    def _reembed(self, world_model, action_expert, streams, cond, sets, n_world, groups, run):
+    def _reembed(self, world_model, action_expert, streams, cond, sets, n_world, groups, run, memo):
         """The prefill's token sets with those of every component that has tokens to ``run`` re-embedded."""
-        live = [bool(run[s.index].any()) for s in sets]
+        live = _selection(run, sets, memo)[2]
         wsets = world_model.embed(streams, cond) if any(live[:n_world]) else sets[:n_world]
         asets = action_expert.embed(streams, cond) if any(live[n_world:]) else sets[n_world:]
         new = list(wsets) + list(asets)
-        if [g.size for g in assign_indices(new)] != [g.size for g in groups]:
+        if [g.size for s in new for g in s.groups] != [g.size for g in groups]:
             raise RuntimeError("token groups changed between prefill and step; prefill again")
-        for fresh, old in zip(new, sets):  # cross-attention keys/values stay valid while the context does
+        for fresh, old in zip(new, sets):  # same layout: same global indices; cross-attention keys/values
+            fresh.index, fresh.source_index = old.index, old.source_index  # stay valid while the context does
             same = fresh.context is not None and old.context is not None and (
                 fresh.context is old.context or torch.equal(fresh.context, old.context))
             fresh.context_kv = old.context_kv if same else None
@@ -180,12 +184,28 @@ class MoTCoupling(Coupling):
             sets, n_world, groups, mask, num_layers = context.layout
         else:
             sets, n_world, groups, mask, num_layers = self.token_sets(world_model, action_expert, streams, cond)
-        needed = context.needed if context.needed is not None else torch.ones_like(context.keep)
-        extra = set(active) - context.active if context.active is not None else set()
-        if extra:  # streams asked for beyond the prefilled ones (e.g. a readout at the last step)
-            needed = needed | needed_tokens(self.dependencies(sets, mask), self.seed_tokens(groups, extra, mask.device))
-        run = needed & ~context.keep
+        memo = context.memos.setdefault(frozenset(active), {})
+        if "run" not in memo:
+            needed = context.needed if context.needed is not None else torch.ones_like(context.keep)
+            extra = set(active) - context.active if context.active is not None else set()
+            if extra:  # streams asked for beyond the prefilled ones (e.g. a readout at the last step)
+                needed = needed | needed_tokens(self.dependencies(sets, mask),
+                                                self.seed_tokens(groups, extra, mask.device))
+            memo["run"] = needed & ~context.keep
+        run = memo["run"]
         if context.layout is not None:
-            sets, n_world = self._reembed(world_model, action_expert, streams, cond, sets, n_world, groups, run)
+            sets, n_world = self._reembed(world_model, action_expert, streams, cond, sets, n_world, groups, run, memo)
         return self.run_tokens(world_model, action_expert, sets, n_world, mask, num_layers, run, set(active), streams,
-                         cache=context.cache)
+                               cache=context.cache, memo=memo)
+
+
+def _selection(run: Tensor, sets: list[TokenSet], memo: dict | None) -> tuple[list[Tensor], list[bool], list[bool]]:
+    """Per set: which of its tokens ``run`` ``[N]`` holds, whether all of them, whether any (kept in ``memo``)."""
+    if memo is not None and "selection" in memo:
+        return memo["selection"]
+    masks = [run[s.index] for s in sets]
+    whole = [bool(m.all()) for m in masks]
+    found = (masks, whole, [w or bool(m.any()) for m, w in zip(masks, whole)])
+    if memo is not None:
+        memo["selection"] = found
+    return found

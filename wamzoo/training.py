@@ -61,14 +61,7 @@ class WAMModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, p in self.policy.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim < 2 or "embed" in name or "table" in name else decay).append(p)
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.spec.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.spec.lr,
-                                betas=tuple(self.spec.betas))
+        opt = optimizer(self.policy, self.spec)
         warm, total = max(self.spec.warmup_steps, 1), max(self.spec.max_steps, 1)
 
         def schedule(step: int) -> float:
@@ -78,6 +71,20 @@ class WAMModule(L.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def optimizer(policy: torch.nn.Module, spec: TrainerSpec) -> torch.optim.AdamW:
+    """AdamW over the trainable weights, without weight decay on biases, norms, embeddings and tables; the
+    fused kernel (one op per step, not several per tensor) where the weights' device has one."""
+    decay, no_decay = [], []
+    for name, p in policy.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "embed" in name or "table" in name else decay).append(p)
+    fused = all(p.device.type in ("cpu", "cuda") for p in decay + no_decay)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr, betas=tuple(spec.betas),
+                             fused=fused or None)
 
 
 def _prefixed(name: str, prefixes) -> bool:

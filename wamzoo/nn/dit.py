@@ -102,7 +102,7 @@ class DiTBlock(nn.Module):
         given back (the two halves of a layer share it) is returned as it is."""
         if isinstance(mod, tuple):
             return mod
-        return tuple(m.squeeze(2) for m in (self.scale_shift_table[None] + mod.float()).chunk(6, dim=2))
+        return (self.scale_shift_table[None] + mod.float()).unbind(2)
 
     def attention_inputs(self, x: Tensor, mod: Tensor | tuple[Tensor, ...],
                          rope: Tensor) -> tuple[Tensor, Tensor, Tensor]:

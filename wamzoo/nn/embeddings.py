@@ -7,17 +7,22 @@ diffusers (which costs seconds per process).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import Tensor, nn
 
 
+@functools.lru_cache(maxsize=64)
+def _frequencies(half: int, max_period: float, device: torch.device) -> Tensor:
+    with torch.inference_mode(False):  # usable in training as well as inside inference mode
+        return (-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=device) / half).exp()
+
+
 def sinusoidal(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
     """``[..., dim]`` embedding of timesteps ``t`` (cos first, like ``Timesteps(flip_sin_to_cos=True)``)."""
-    half = dim // 2
-    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    args = t.float()[..., None] * exponent.exp()
+    args = t.float()[..., None] * _frequencies(dim // 2, max_period, t.device)
     emb = torch.cat([args.cos(), args.sin()], dim=-1)
     return nn.functional.pad(emb, (0, 1)) if dim % 2 else emb
 

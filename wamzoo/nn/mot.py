@@ -123,14 +123,16 @@ def _group_indices(sets: Sequence[TokenSet], names: Sequence[str], owner: TokenS
 
 
 def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache: KVCache | None = None,
-               record: KVCache | None = None, grad_checkpoint: bool = False, hidden: bool = True) -> list[Tensor]:
+               record: KVCache | None = None, grad_checkpoint: bool = False, hidden: bool = True,
+               memo: dict | None = None) -> list[Tensor]:
     """Run all layers; returns the final hidden states of every set.
 
     ``mask`` is the global ``[N, N]`` mask indexed by the sets' ``index``. ``cache`` supplies
     keys/values of tokens not present in ``sets``; ``record`` receives this call's keys/values.
     ``hidden=False``: the caller keeps only ``record`` (a prefill), so on the fast path
     (:mod:`wamzoo.fastpath`) the last layer stops after its keys/values and the states returned are
-    those entering it.
+    those entering it. ``memo`` keeps each layer's attention mask (gathered from ``mask``) for later calls
+    that run the same tokens against the same ``cache`` (the denoising steps after one prefill).
     """
     kv_only = not hidden and record is not None and fastpath.enabled()
     xs = [s.x for s in sets]
@@ -150,7 +152,7 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
                 record.append(layer, k, v, s.index)
             continue
         fn = _layer
-        args = (layer, [sets[i] for i in live], [xs[i] for i in live], mask, cache, record)
+        args = (layer, [sets[i] for i in live], [xs[i] for i in live], mask, cache, record, memo)
         outs = checkpoint(fn, *args, use_reentrant=False) if grad_checkpoint and torch.is_grad_enabled() \
             else fn(*args)
         for i, x in zip(live, outs):
@@ -182,7 +184,7 @@ def _fork(sets: Sequence[TokenSet], xs: list[Tensor], i: int, layer: int) -> Ten
 
 
 def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cache: KVCache | None,
-           record: KVCache | None) -> list[Tensor]:
+           record: KVCache | None, memo: dict | None = None) -> list[Tensor]:
     blocks = [s.blocks[layer - s.first_layer] for s in sets]
     mods = [block.modulation(s.mod) for block, s in zip(blocks, sets)]  # shared by both halves of the layer
     qkv = [block.attention_inputs(x, m, s.rope) for block, m, s, x in zip(blocks, mods, sets, xs)]
@@ -204,12 +206,18 @@ def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cac
             continue
         q = _cat([qkv[i][0] for i in part], 1)
         iq = _cat([sets[i].index for i in part])
-        kk, vv, ikk = k, v, ik
-        if part is main and side:  # the main sets attend exactly as if the branches were absent
-            if bool(mask[iq][:, ik[n_main:]].any()):
+        kk, vv, ikk = (k[:, :n_main], v[:, :n_main], ik[:n_main]) if part is main and side else (k, v, ik)
+        key = (layer, part is main)
+        sub = memo.get(key, False) if memo is not None else False
+        if sub is False:
+            if part is main and side and bool(mask[iq][:, ik[n_main:]].any()):
+                # the main sets must attend exactly as if the branches were absent
                 raise ValueError("tokens outside a `branch` set attend to its keys; fix the mask or drop `branch`")
-            kk, vv, ikk = k[:, :n_main], v[:, :n_main], ik[:n_main]
-        out, start = attention(q, kk, vv, mask[iq[:, None], ikk[None, :]]), 0
+            sub = mask[iq[:, None], ikk[None, :]]
+            sub = None if bool(sub.all()) else sub  # a full mask lets the fused kernel run
+            if memo is not None:
+                memo[key] = sub
+        out, start = attention(q, kk, vv, sub), 0
         for i in part:
             n = xs[i].shape[1]
             outs[i] = out[:, start: start + n]
