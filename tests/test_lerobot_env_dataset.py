@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from wamzoo.data.generate import generate, resize_frames
+from wamzoo.data.dataset import MetaWorldDataModule
+from wamzoo.data.generate import generate
 from wamzoo.data.lerobot import LeRobotFrames
 from wamzoo.errors import WamzooError
+from wamzoo.images import resize_frames
+
+
+def _first_frame(task: str, size: int, seed: int) -> np.ndarray:
+    """The first frame ``wamzoo eval`` shows a policy trained on LeRobot's observations (in a worker: see below)."""
+    from wamzoo.envs.metaworld import MetaWorldEnv
+
+    env = MetaWorldEnv.like_lerobot(task, size, "train", 40)
+    obs, _ = env.reset(seed=seed)
+    env.close()
+    return obs["rgb"][0]
 
 
 def test_resize_frames_is_antialiased_and_keeps_uint8():
@@ -55,3 +69,8 @@ def test_lerobot_env_dataset(tmp_path):
     assert np.allclose(frames.state[0][:3], [0.0, 0.6, 0.2], atol=0.05)  # the hand's start, metres
     episodes = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pydict()
     assert episodes["length"] == [40] and episodes["meta/episodes/chunk_index"] == [0]
+    # a policy trained on it records that it reads LeRobot's observations; the evaluator renders them alike
+    assert MetaWorldDataModule(str(out), horizon=4).describe().lerobot_env
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        again = pool.submit(_first_frame, "reach-v3", 32, episodes["seed"][0]).result()
+    assert np.array_equal(again, first.transpose(2, 0, 1))

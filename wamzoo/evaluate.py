@@ -68,7 +68,7 @@ class EpisodeResult:
 class ScriptedAgent:
     """Meta-World's scripted expert (reads the privileged state; one action per call and episode)."""
 
-    label, cameras, size, replan, frame_stride = "scripted", (), 64, 1, 1
+    label, cameras, size, replan, frame_stride, lerobot_env = "scripted", (), 64, 1, 1, False
 
     def reset(self, task: str, seeds: Sequence[int]) -> None:
         from wamzoo.envs.metaworld import expert
@@ -105,7 +105,7 @@ class PolicyAgent:
         if info.height != info.width:
             raise WamzooError(f"the benchmark renders square images; the policy expects {info.height}x{info.width}")
         self.policy, self.info, self.label = policy.eval(), info, label
-        self.cameras, self.size = tuple(info.cameras), info.height
+        self.cameras, self.size, self.lerobot_env = tuple(info.cameras), info.height, info.lerobot_env
         self.replan = max(1, min(replan, info.horizon))
         self.frame_stride = info.frame_stride
         if frame_lag < 0:
@@ -192,9 +192,11 @@ class Runner:
             self.close()
             self.task = task
         cameras = self.agent.cameras or (DEFAULT_CAMERAS if self.video_dir else ())
-        while len(self.envs) < n:
-            self.envs.append(MetaWorldEnv(task, cameras, self.agent.size, self.agent.size, split="eval",
-                                          max_steps=self.max_steps))
+        while len(self.envs) < n:  # a policy trained on LeRobot's Meta-World observations sees them here too
+            self.envs.append(MetaWorldEnv.like_lerobot(task, self.agent.size, "eval", self.max_steps)
+                             if self.agent.lerobot_env
+                             else MetaWorldEnv(task, cameras, self.agent.size, self.agent.size, split="eval",
+                                               max_steps=self.max_steps))
         return self.envs[:n]
 
     def episodes(self, task: str, seeds: Sequence[int]) -> list[EpisodeResult]:

@@ -207,16 +207,17 @@ class MetaWorldDataModule(L.LightningDataModule):
             height, width = (shape[1], shape[2]) if shape[0] in (1, 3) else (shape[0], shape[1])
             tasks = self._selected_tasks(ext.get("tasks") or read_tasks(self.root))
             dims = feats["action"]["shape"][0], feats["observation.state"]["shape"][0]
-            fps, seeds = float(meta.get("fps", 0.0)), ext.get("seed_range")
+            fps, seeds, lerobot_env = float(meta.get("fps", 0.0)), ext.get("seed_range"), bool(ext.get("lerobot_env"))
         else:
             from wamzoo.envs.metaworld import ACTION_DIM, DEFAULT_CAMERAS, FPS, STATE_DIM
 
             cameras, height, width = list(self.cameras or DEFAULT_CAMERAS), self.size, self.size
-            tasks, dims, fps, seeds = self._selected_tasks(), (ACTION_DIM, STATE_DIM), FPS, None
+            tasks, dims, fps, seeds, lerobot_env = self._selected_tasks(), (ACTION_DIM, STATE_DIM), FPS, None, False
             if tasks is None:
                 read_info(self.root)
         return DataInfo(action_dim=dims[0], state_dim=dims[1], num_views=len(cameras), height=height, width=width,
-                        tasks=tasks, fps=fps, cameras=list(cameras), seed_range=seeds, **self.window_args)
+                        tasks=tasks, fps=fps, cameras=list(cameras), seed_range=seeds, lerobot_env=lerobot_env,
+                        **self.window_args)
 
     def info(self) -> DataInfo:
         """:meth:`describe` plus normalisation statistics (``meta/stats.json``, computed if incomplete)."""

@@ -6,7 +6,7 @@
 ``--lerobot-env`` writes a plain LeRobot v3 dataset whose camera and state are those of LeRobot's
 Meta-World env (``lerobot-eval --env.type=metaworld``): the ``corner2`` camera posed, rendered (Meta-World's
 own renderer, 480x480, 2 cm goal marker) and flipped as that env does, resized to ``--size`` by
-:func:`resize_frames` (the LeRobot plugin resizes the env's frames the same way), stored as PNG ``image``
+:func:`wamzoo.images.resize_frames` (the LeRobot plugin resizes the env's frames the same way), stored as PNG ``image``
 features in the parquet files, no depth or extrinsics; the state is the same hand xyz + gripper. Both
 LeRobot's ``LeRobotDataset`` and wamzoo's trainer read it.
 
@@ -88,71 +88,25 @@ def _env(task: str, cameras: tuple[str, ...], size: int, max_steps: int, lerobot
     key = (task, cameras, size, max_steps, lerobot_env)
     if _ENV.get("key") != key:
         if "env" in _ENV:
-            if getattr(_ENV["env"], "lerobot_view", None) is not None:
-                _ENV["env"].lerobot_view.close()
             _ENV["env"].close()
-        if lerobot_env:  # no wamzoo views: LeRobotView renders the camera as LeRobot's env does
-            env = MetaWorldEnv(task, (), size, size, depth=False, split="train", max_steps=max_steps, goal_radius=None)
-            env.lerobot_view = LeRobotView(env.mw, size)
+        if lerobot_env:
+            env = MetaWorldEnv.like_lerobot(task, size, split="train", max_steps=max_steps)
         else:
             env = MetaWorldEnv(task, cameras, size, size, depth=True, split="train", max_steps=max_steps)
         _ENV.update(key=key, env=env)
     return _ENV["env"]
 
 
-#: LeRobot's Meta-World env (``lerobot.envs.metaworld``): its camera, that camera's position, its render size.
-LEROBOT_CAMERA, LEROBOT_CAMERA_POS, LEROBOT_RENDER_SIZE = "corner2", (0.75, 0.075, 0.7), 480
-
-
-def resize_frames(frames, size: int):
-    """``[N, 3, H, W]`` uint8 frames (numpy or torch) -> ``[N, 3, size, size]`` uint8 torch: bilinear with
-    antialiasing, rounded; what ``--lerobot-env`` datasets hold and the LeRobot plugin feeds its policies."""
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
-    if tuple(x.shape[-2:]) == (size, size):
-        return x.to(torch.uint8)
-    x = x.float() if x.dtype == torch.uint8 else x.float() * 255.0
-    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8)
-
-
-class LeRobotView:
-    """The image of LeRobot's Meta-World env: Meta-World's renderer on ``corner2`` (moved as LeRobot moves
-    it), 480x480, both axes flipped as LeRobot flips them, then resized to ``size``: ``[1, 3, size, size]``."""
-
-    def __init__(self, mw, size: int):
-        import mujoco
-        from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
-
-        mw.model.cam_pos[mujoco.mj_name2id(mw.model, mujoco.mjtObj.mjOBJ_CAMERA, LEROBOT_CAMERA)] = LEROBOT_CAMERA_POS
-        self.renderer = MujocoRenderer(mw.model, mw.data, width=LEROBOT_RENDER_SIZE, height=LEROBOT_RENDER_SIZE,
-                                       camera_name=LEROBOT_CAMERA)
-        self.size = size
-
-    def __call__(self) -> np.ndarray:
-        image = np.flip(self.renderer.render("rgb_array"), (0, 1))
-        return resize_frames(np.ascontiguousarray(image.transpose(2, 0, 1))[None], self.size).numpy()
-
-    def close(self) -> None:
-        self.renderer.close()
-
-
 def record_episode(env, seed: int) -> dict[str, np.ndarray]:
-    """Run the scripted expert on ``seed``'s layout; arrays of the whole episode (``env.lerobot_view``, where
-    set, gives the frames)."""
+    """Run the scripted expert on ``seed``'s layout; arrays of the whole episode."""
     from wamzoo.envs.metaworld import expert
 
     act = expert(env.task)
-    view = getattr(env, "lerobot_view", None)
     obs, info = env.reset(seed=seed)
     rows: dict[str, list] = {k: [] for k in ("rgb", "depth", "state", "extrinsics", "action", "reward", "success")}
     layout = info["layout"]
     while True:
         action = act(info["privileged"])
-        if view is not None:
-            obs = dict(obs, rgb=view(), depth=np.zeros((1, 1, 1, 1), np.float32), extrinsics=np.eye(4)[None])
         for k in ("rgb", "state", "extrinsics"):
             rows[k].append(obs[k])
         rows["depth"].append(obs["depth"].astype(np.float16))
@@ -212,7 +166,7 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
 
     >>> generate("data/mw-easy", SUITES["mw-easy"], episodes=20, workers=2)   # doctest: +SKIP
     """
-    from wamzoo.envs.metaworld import DEFAULT_CAMERAS, check_seeds
+    from wamzoo.envs.metaworld import DEFAULT_CAMERAS, LEROBOT_CAMERA, check_seeds
 
     if lerobot_env and cameras and tuple(cameras) != (LEROBOT_CAMERA,):
         raise WamzooError(f"--lerobot-env records LeRobot's Meta-World camera {LEROBOT_CAMERA!r} only; drop --cameras")

@@ -31,6 +31,7 @@ class DataInfo:
     cameras: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, list[float]]] | None = None
     seed_range: list[int] | None = None   # [first, last + 1) layout seeds of the demonstrations
+    lerobot_env: bool = False  # observations of LeRobot's Meta-World env (`wamzoo data metaworld --lerobot-env`)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DataInfo":

@@ -62,6 +62,7 @@ from metaworld.types import Task  # noqa: E402
 
 from wamzoo.errors import UsageError, WamzooError  # noqa: E402
 from wamzoo.geometry import intrinsics_from_fovy  # noqa: E402
+from wamzoo.images import resize_frames  # noqa: E402
 
 SUITES: dict[str, tuple[str, ...]] = {
     "mw-easy": ("reach-v3", "button-press-topdown-v3", "drawer-close-v3", "door-open-v3", "window-open-v3"),
@@ -126,6 +127,31 @@ def expert(task: str) -> Callable[[np.ndarray], np.ndarray]:
     return lambda privileged: np.asarray(policy.get_action(privileged), dtype=np.float32)
 
 
+#: LeRobot's Meta-World env (``lerobot.envs.metaworld``): its camera, that camera's position, its render size.
+LEROBOT_CAMERA, LEROBOT_CAMERA_POS, LEROBOT_RENDER_SIZE = "corner2", (0.75, 0.075, 0.7), 480
+
+
+class _LeRobotView:
+    """The image of LeRobot's Meta-World env: Meta-World's renderer on ``corner2`` (moved as LeRobot moves
+    it), 480x480, both axes flipped as LeRobot flips them, then resized to ``size``: ``[1, 3, size, size]``."""
+
+    def __init__(self, mw, size: int):
+        from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
+
+        mw.model.cam_pos[mujoco.mj_name2id(mw.model, mujoco.mjtObj.mjOBJ_CAMERA, LEROBOT_CAMERA)] = LEROBOT_CAMERA_POS
+        self.renderer = MujocoRenderer(mw.model, mw.data, width=LEROBOT_RENDER_SIZE, height=LEROBOT_RENDER_SIZE,
+                                       camera_name=LEROBOT_CAMERA)
+        self.size = size
+
+    def __call__(self) -> np.ndarray:
+        image = np.flip(self.renderer.render("rgb_array"), (0, 1))
+        return resize_frames(np.ascontiguousarray(image.transpose(2, 0, 1))[None], self.size).numpy()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+
 class MetaWorldEnv(gym.Env):
     """One Meta-World v3 task with rendered views, metric depth and cameras (see module doc).
 
@@ -178,6 +204,18 @@ class MetaWorldEnv(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self.fps = 1.0 / self.mw.dt
         self.steps, self._episodes = 0, 0
+        self._lerobot: _LeRobotView | None = None
+
+    @classmethod
+    def like_lerobot(cls, task: str, size: int = 64, split: str = "train", max_steps: int = 500) -> "MetaWorldEnv":
+        """The observation of LeRobot's Meta-World env (``lerobot-eval --env.type=metaworld``): its one camera
+        ``corner2`` (posed, rendered at 480x480 and flipped as that env does, resized to ``size`` by
+        :func:`resize_frames`), Meta-World's own 2 cm goal marker, no depth (``depth`` is a ``[1, 1, 1, 1]``
+        placeholder) and no camera geometry; the same state."""
+        env = cls(task, (), size, size, depth=False, split=split, max_steps=max_steps, goal_radius=None)
+        env._lerobot = _LeRobotView(env.mw, size)
+        env.cameras = (LEROBOT_CAMERA,)
+        return env
 
     def _camera(self, name: str) -> mujoco.MjvCamera:
         cam = mujoco.MjvCamera()
@@ -221,6 +259,9 @@ class MetaWorldEnv(gym.Env):
         return obs, float(reward), False, self.steps >= self.max_steps, info
 
     def close(self) -> None:
+        if self._lerobot is not None:
+            self._lerobot.close()
+            self._lerobot = None
         if self._views is not None:
             self._views.release()
             self._views = None
@@ -228,6 +269,10 @@ class MetaWorldEnv(gym.Env):
 
     # -- observation -----------------------------------------------------------------------
     def _observe(self, privileged: np.ndarray) -> dict[str, np.ndarray]:
+        if self._lerobot is not None:
+            return {"state": np.asarray(privileged[:STATE_DIM], dtype=np.float32), "rgb": self._lerobot(),
+                    "depth": np.zeros((1, 1, 1, 1), np.float32), "intrinsics": np.zeros((1, 3, 3), np.float32),
+                    "extrinsics": np.eye(4, dtype=np.float32)[None]}
         V, H, W = len(self.cameras), self.height, self.width
         obs = {"state": np.asarray(privileged[:STATE_DIM], dtype=np.float32),
                "rgb": np.zeros((V, 3, H, W), np.uint8), "intrinsics": np.zeros((V, 3, 3), np.float32),

@@ -101,7 +101,7 @@ class WamzooPolicy(PreTrainedPolicy):
     def to_wamzoo(self, batch: dict[str, Any], train: bool):
         """LeRobot's batch as a :class:`wamzoo.batch.Batch` (see module doc)."""
         from wamzoo.batch import Batch
-        from wamzoo.data.generate import resize_frames
+        from wamzoo.images import resize_frames
 
         info, keys = self.info, self.camera_keys(batch)
         views = []
