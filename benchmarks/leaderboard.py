@@ -3,7 +3,8 @@
 The four papers' default recipes, their ablations, the cross-paper mixes (``recipes/mixes``) and two
 baselines made from the same parts (``fast-wam-novideo``: no video co-training; ``bc``: no world
 model) and the training-recipe rows (``recipes/training``: the flagship with one training choice
-changed, against the ``fast-wam`` row), each trained at the same CPU budget on Meta-World mw-easy
+changed, against the ``fast-wam`` row; rows with a ``run`` evaluate another row's run differently, e.g. more
+or fewer actions per chunk), each trained at the same CPU budget on Meta-World mw-easy
 (one thread, ``--minutes`` each, two trainings side by side on the 2-core machine) and evaluated on
 20 layouts per task with seeds disjoint from training: per-task success, mean, per-chunk latency,
 parameters, steps, minutes.
@@ -54,6 +55,12 @@ class Row:
     group: str     # paper, ablation, mix, baseline
     paper: str     # where its parts come from
     stage1: str | None = None  # a recipe trained first (HarmoWAM); None: one stage
+    run: str | None = None     # another row's run, evaluated differently (``eval_args``); None: its own
+    eval_args: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> str:
+        return self.run or self.name
 
 
 ROWS = [
@@ -79,6 +86,11 @@ ROWS = [
     Row("bc", "baseline", "no world model"),
     Row("fast-wam-ema", "training", "Fast-WAM + weights' moving average"),
     Row("fast-wam-shift", "training", "Fast-WAM + random shift"),
+    Row("fast-wam-replan4", "training", "Fast-WAM, 4 actions per chunk", run="fast-wam", eval_args=("--replan", "4")),
+    Row("fast-wam-replan16", "training", "Fast-WAM, 16 actions per chunk", run="fast-wam",
+        eval_args=("--replan", "16")),
+    Row("fast-wam-ensemble", "training", "Fast-WAM, temporal ensembling (ACT, m = 0.01)", run="fast-wam",
+        eval_args=("--ensemble", "0.01")),
 ]
 
 
@@ -111,16 +123,18 @@ def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.J
     budget = BUDGET if minutes is None else minutes
     rows, out, trained = _rows(names), [], set()
     for row in rows:
+        if row.run is not None:  # evaluated from another row's run: nothing to train
+            continue
         two_stage = row.stage1 is not None and row.stage1 not in {r.name for r in ROWS}
         if row.stage1 and row.stage1 not in trained and two_stage:
             out.append(report.train_job(row.stage1, budget / 2))
             trained.add(row.stage1)
         out.append(report.train_job(row.name, budget / 2 if row.stage1 else budget,
                                     after=f"runs/{row.stage1}" if row.stage1 else None))
-    out += [report.eval_job(f"runs/{r.name}", ["--suite", "mw-easy"], EPISODES, f"{OUT}/eval-{r.name}.json")
-            for r in rows]
+    out += [report.eval_job(f"runs/{r.folder}", ["--suite", "mw-easy", *r.eval_args], EPISODES,
+                            f"{OUT}/eval-{r.name}.json") for r in rows]
     # latency does not depend on the weights: every row's recipe is timed (untrained), runs or not
-    bench = ["wamzoo", "bench", "latency", *[r.name for r in rows], "--repeats", "20"]
+    bench = ["wamzoo", "bench", "latency", *[r.name for r in rows if r.run is None], "--repeats", "20"]
     out.append(report.Job("latency", bench + ["--json", f"{OUT}/latency.json"]))
     return out
 
@@ -144,8 +158,8 @@ def board(root: Path = report.ROOT) -> list[dict]:
     for row in ROWS:
         e, borrowed = _eval(root, row.name)
         # a borrowed evaluation is of the page's run: this machine's run of the row (e.g. a stage 1) is not it
-        steps, minutes = (None, None) if borrowed else _steps_and_minutes(root / "runs" / row.name)
-        latency = lat.get(row.name, {})
+        steps, minutes = (None, None) if borrowed else _steps_and_minutes(root / "runs" / row.folder)
+        latency = lat.get(row.folder, {})
         records.append({
             "row": row.name, "group": row.group, "parts": row.paper, "stage1": row.stage1,
             "success": {t: v["success_rate"] for t, v in e["tasks"].items()} if e else None,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from wamzoo.envs.metaworld import SeedError
+from wamzoo.errors import WamzooError
 from wamzoo.evaluate import evaluate
 
 pytestmark = pytest.mark.render
@@ -165,3 +166,25 @@ def test_eval_runs_a_saved_policy_in_bfloat16(tiny_policy, tmp_path, capsys):
     rep = json.loads(out.read_text())
     assert (rep["device"], rep["dtype"]) == ("cpu", "bfloat16") and len(rep["episodes"]) == 2
     assert "cpu bfloat16" in capsys.readouterr().out
+
+
+def test_temporal_ensembling_averages_every_chunks_prediction_for_the_step(tiny_policy):
+    from wamzoo.evaluate import PolicyAgent
+
+    agent = PolicyAgent(tiny_policy, replan=8, ensemble=0.5)
+    assert agent.replan == 1  # a call every step
+    agent.reset(tiny_policy.tasks[0], [1_000_000])
+    first, second = np.arange(8.0).reshape(4, 2)[None], 10 + np.arange(8.0).reshape(4, 2)[None]
+    assert np.array_equal(agent.ensembled(first), first[:, :1])  # one prediction: itself
+    w = np.exp(-0.5 * np.arange(2))
+    expected = (w[0] * first[0, 1] + w[1] * second[0, 0]) / w.sum()  # the older chunk weighs more
+    assert np.allclose(agent.ensembled(second)[0, 0], expected)
+    assert [len(c) for c in agent.pending[0]] == [2, 3]
+    with pytest.raises(WamzooError, match="exp"):
+        PolicyAgent(tiny_policy, replan=8, ensemble=-1.0)
+
+
+def test_an_ensembled_evaluation_runs(tiny_policy):
+    rep = evaluate(tiny_policy, tasks="reach-v3", episodes=1, max_steps=12, workers=0, ensemble=0.1, progress=False)
+    assert rep["ensemble"] == 0.1 and rep["replan"] == 1
+    assert rep["tasks"]["reach-v3"]["episodes"] == 1

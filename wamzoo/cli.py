@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--episodes", type=int, default=None, help="episodes per task (default: eval.episodes)")
     s.add_argument("--seed", type=int, default=None, help="first evaluation seed, >= 1000000 (default: eval.seed)")
     s.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default: 8)")
+    s.add_argument("--ensemble", type=float, default=None, metavar="M",
+                   help="temporal ensembling (ACT): a call every step, the action averaged over every chunk's"
+                        " prediction for it, the i-th oldest weighted exp(-M i); replaces --replan")
     s.add_argument("--max-steps", type=int, default=None, help="steps before an episode fails (default: 300)")
     s.add_argument("--workers", type=int, default=None, help="worker processes, 0 runs inline (default: 2)")
     s.add_argument("--batch", type=int, default=None,

@@ -97,7 +97,7 @@ class PolicyAgent:
     noise generator seeded by its layout seed, so its actions are those it would get alone (the
     conformance suite checks batched == alone for every composition)."""
 
-    def __init__(self, policy, replan: int, label: str = "policy", frame_lag: int = 0):
+    def __init__(self, policy, replan: int, label: str = "policy", frame_lag: int = 0, ensemble: float | None = None):
         info = policy.info
         if info is None or not info.cameras:
             raise WamzooError("this policy does not record its cameras (DataInfo.cameras); train it on a Meta-World"
@@ -106,7 +106,11 @@ class PolicyAgent:
             raise WamzooError(f"the benchmark renders square images; the policy expects {info.height}x{info.width}")
         self.policy, self.info, self.label = policy.eval(), info, label
         self.cameras, self.size, self.lerobot_env = tuple(info.cameras), info.height, info.lerobot_env
-        self.replan = max(1, min(replan, info.horizon))
+        if ensemble is not None and ensemble < 0:
+            raise WamzooError(f"temporal ensembling weighs the i-th oldest prediction by exp(-m i): m must be 0 or"
+                              f" more, got {ensemble}")
+        self.ensemble = ensemble  # ACT's temporal ensembling: a call every step, past chunks averaged
+        self.replan = 1 if ensemble is not None else max(1, min(replan, info.horizon))
         self.frame_stride = info.frame_stride
         if frame_lag < 0:
             raise WamzooError(f"frame_lag is how many steps the frames lag behind the present: use 0 or more,"
@@ -121,6 +125,7 @@ class PolicyAgent:
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.samples: list[dict | None] = [None] * len(seeds)
         self.finished: set[int] = set()
+        self.pending: list[list[np.ndarray]] = [[] for _ in seeds]  # per episode: past chunks' unexecuted actions
 
     def observe(self, i: int, obs: dict, info: dict) -> None:
         self.histories[i].append(obs)
@@ -171,9 +176,22 @@ class PolicyAgent:
     def act(self, decode: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
         out = self.policy.predict(self.batch(), generator=self.generators, decode=decode)
         frames = out.get("frames")
-        actions = out["action"][:, : self.replan].float().cpu().numpy()
+        actions = out["action"].float().cpu().numpy()
+        actions = actions[:, : self.replan] if self.ensemble is None else self.ensembled(actions)
         frames = None if frames is None else frames.float().cpu().numpy()
         return [(a, None if frames is None else frames[i]) for i, a in enumerate(actions)]
+
+    def ensembled(self, chunks: np.ndarray) -> np.ndarray:
+        """ACT's temporal ensembling (Zhao et al. 2023, §3.3): this step's action is the average of every
+        chunk's prediction for it, the i-th oldest weighted ``exp(-m i)``; ``[B, K, A]`` -> ``[B, 1, A]``."""
+        out = []
+        for i, chunk in enumerate(chunks):
+            self.pending[i].append(chunk)
+            now = np.stack([c[0] for c in self.pending[i]])
+            w = np.exp(-self.ensemble * np.arange(len(now)))
+            out.append((w[:, None] * now).sum(0, keepdims=True) / w.sum())
+            self.pending[i] = [c[1:] for c in self.pending[i] if len(c) > 1]
+        return np.stack(out)
 
 
 # -- episodes ----------------------------------------------------------------------------------
@@ -273,17 +291,19 @@ def write_video(stem: Path, frames: Sequence[np.ndarray]) -> str:
 _RUNNER: Runner | None = None
 
 
-def _make_agent(ref: str, replan: int, frame_lag: int = 0, device: str | None = None, dtype: str | None = None):
+def _make_agent(ref: str, replan: int, frame_lag: int = 0, device: str | None = None, dtype: str | None = None,
+                ensemble: float | None = None):
     if ref == "scripted":
         return ScriptedAgent()
-    return PolicyAgent(load_policy(ref, device=device, dtype=dtype), replan, label=ref, frame_lag=frame_lag)
+    return PolicyAgent(load_policy(ref, device=device, dtype=dtype), replan, label=ref, frame_lag=frame_lag,
+                       ensemble=ensemble)
 
 
 def _init_worker(ref: str, replan: int, frame_lag: int, max_steps: int, video_dir: str | None, threads: int,
-                 device: str | None, dtype: str | None) -> None:
+                 device: str | None, dtype: str | None, ensemble: float | None) -> None:
     global _RUNNER
     torch.set_num_threads(threads)
-    _RUNNER = Runner(_make_agent(ref, replan, frame_lag, device, dtype), max_steps, video_dir)
+    _RUNNER = Runner(_make_agent(ref, replan, frame_lag, device, dtype, ensemble), max_steps, video_dir)
 
 
 def _run(task: str, seeds: list[int]) -> list[EpisodeResult]:
@@ -295,7 +315,7 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
              seed: int | None = None, replan: int | None = None, max_steps: int | None = None, workers: int = 2,
              video_dir: str | None = None, reference: str | None = None, command: str | None = None,
              progress: bool = True, frame_lag: int = 0, batch: int = 10, device: str | None = None,
-             dtype: str | None = None) -> dict:
+             dtype: str | None = None, ensemble: float | None = None) -> dict:
     """Evaluate ``policy`` in closed loop; returns the JSON-ready report (see module doc).
 
     ``policy`` is a :class:`~wamzoo.policy.WAMPolicy`, a reference :func:`~wamzoo.loading.load_policy`
@@ -321,9 +341,9 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
     check_seeds(seeds, "eval")
     max_steps = max_steps or DEFAULT_MAX_STEPS
     if isinstance(policy, str):
-        reference, agent = policy, _make_agent(policy, replan or 8, frame_lag, device, dtype)
+        reference, agent = policy, _make_agent(policy, replan or 8, frame_lag, device, dtype, ensemble)
     else:
-        agent = PolicyAgent(policy, replan or 8, label=reference or "policy", frame_lag=frame_lag)
+        agent = PolicyAgent(policy, replan or 8, label=reference or "policy", frame_lag=frame_lag, ensemble=ensemble)
     names = suite_tasks(suite, tasks, known=agent.policy.tasks if isinstance(agent, PolicyAgent) else None)
     if isinstance(agent, PolicyAgent):
         _check_disjoint(agent.info.seed_range, seeds)
@@ -345,13 +365,13 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
             threads = max(1, torch.get_num_threads() // workers)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(reference, agent.replan, frame_lag, max_steps, video_dir,
-                                               threads, device, dtype)) as pool:
+                                               threads, device, dtype, ensemble)) as pool:
                 for fut in as_completed([pool.submit(_run, t, group) for t, group in groups]):
                     results += fut.result()
                     bar.advance(job, len(fut.result()))
     wall = time.perf_counter() - t0
     return report(results, names, None if tasks else suite, seeds, wall, policy=agent.label, replan=agent.replan,
-                  frame_lag=frame_lag, max_steps=max_steps, workers=workers, batch=batch,
+                  frame_lag=frame_lag, ensemble=ensemble, max_steps=max_steps, workers=workers, batch=batch,
                   device=str(agent.policy.device) if isinstance(agent, PolicyAgent) else "cpu",
                   dtype=str(agent.policy.dtype).removeprefix("torch.") if isinstance(agent, PolicyAgent) else None,
                   command=command or " ".join(["wamzoo"] + sys.argv[1:]))
@@ -458,7 +478,8 @@ def evaluate_from_args(args) -> int:
                    episodes=pick(args.episodes, spec.episodes), seed=pick(args.seed, spec.seed),
                    replan=pick(args.replan, spec.replan), max_steps=pick(args.max_steps, spec.max_steps),
                    workers=pick(args.workers, spec.workers), video_dir=args.video, reference=ref,
-                   frame_lag=args.frame_lag, batch=pick(args.batch, spec.batch), device=args.device, dtype=args.dtype)
+                   frame_lag=args.frame_lag, batch=pick(args.batch, spec.batch), device=args.device, dtype=args.dtype,
+                   ensemble=pick(args.ensemble, spec.ensemble))
     print_report(rep, Console())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

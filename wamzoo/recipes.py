@@ -92,6 +92,7 @@ class EvalSpec:
     episodes: int = 10
     seed: int = 1_000_000
     replan: int = 8
+    ensemble: float | None = None  # temporal ensembling's m (a call every step; see wamzoo.evaluate.PolicyAgent)
     max_steps: int | None = None
     workers: int = 2
     batch: int = 10
