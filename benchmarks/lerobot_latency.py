@@ -183,10 +183,13 @@ def main(argv=None) -> int:
                            "wamzoo / LeRobot"], table, "lrrrrrrrrr")
     lines += ["", "Configs (`benchmarks/lerobot_side.py`): `tiny` is the LeRobot fixture's FastWAM; `paper` has the"
               " papers' proportions at a small width (video 384 = 3x the action expert's 128, FFN 14/3 and 4x, 64-wide"
-              " heads, 128 video tokens per frame, 10 steps); both use a tiny random Wan2.2-layout VAE. Both have 2 layers per"
-              " expert: the fast path that stops a prefill's last layer after its keys/values (`wamzoo/fastpath.py`) saves"
-              " half of a 2-layer prefill's remaining work but 1/30 of a 30-layer model's; the one-frame VAE path saves"
-              " the same share at any depth.", "",
+              " heads, 128 video tokens per frame, 10 steps); both use a tiny random Wan2.2-layout VAE. wamzoo's fast paths"
+              " (`wamzoo/fastpath.py`): the one-frame VAE encoder (2-D convolutions, no cache for frames that do not"
+              " follow), one product for self-attention's Q/K/V, and a prefill that stops its last layer after the"
+              " keys/values (half of a 2-layer prefill's remaining work, 1/30 of a 30-layer one's); both paths share"
+              " exact savings: steps after one prefill reuse its token selection and attention masks, AdaLN and RoPE"
+              " set up once per pass. The machine may be shared while this runs: calls are interleaved, so the ratios"
+              " hold where the absolute times do not.", "",
               f"Command: `{command}`", ""]
     report.write_page("\n".join(lines) + "\n", OUT)
     print("\n".join(lines))

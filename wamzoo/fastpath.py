@@ -7,7 +7,10 @@ training is untouched:
 
 - one-frame encoding: a causal 3-D convolution over a single frame sees zero padding in every
   earlier time slot, so it is the 2-D convolution of the frame with the kernel's last time slice
-  (:mod:`wamzoo.codecs`, the Wan VAE's ``WanCausalConv3d``);
+  (:mod:`wamzoo.codecs`, the Wan VAE's ``WanCausalConv3d``), and the encoder keeps no cache for frames
+  that do not follow;
+- self-attention's query, key and value projections as one product over stacked weights
+  (:class:`wamzoo.nn.dit.Attention`);
 - keys and values only at a prefill's last layer: a prefill keeps the per-layer keys/values of the
   fixed tokens, never their hidden states, so the last layer stops after its projections
   (:func:`wamzoo.nn.mot.run_layers`).

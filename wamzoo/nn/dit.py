@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wamzoo import fastpath
 from wamzoo.nn.attention import attention
 from wamzoo.nn.rope import apply_rope
 
@@ -45,12 +46,29 @@ class Attention(nn.Module):
         self.to_out = nn.ModuleList([nn.Linear(inner, dim), nn.Dropout(0.0)])
         self.norm_q = nn.RMSNorm(inner, eps=eps)
         self.norm_k = nn.RMSNorm(inner, eps=eps)
+        self._fused_key: tuple | None = None  # see _fused
+        self._fused_qkv: tuple[Tensor, Tensor] | None = None
 
     def qkv(self, x: Tensor, context: Tensor | None = None,
             context_kv: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        if context is None and context_kv is None and fastpath.enabled():  # self-attention: one product
+            q, k, v = F.linear(x, *self._fused()).chunk(3, dim=-1)
+            split = (self.heads, self.head_dim)
+            return self.norm_q(q).unflatten(-1, split), self.norm_k(k).unflatten(-1, split), v.unflatten(-1, split)
         q = self.norm_q(self.to_q(x)).unflatten(-1, (self.heads, self.head_dim))
         k, v = context_kv if context_kv is not None else self.kv(x if context is None else context)
         return q, k, v
+
+    def _fused(self) -> tuple[Tensor, Tensor]:
+        """``to_q``, ``to_k``, ``to_v`` stacked into one projection (:mod:`wamzoo.fastpath`), rebuilt when any of
+        their tensors is replaced or changed in place."""
+        parts = [t for m in (self.to_q, self.to_k, self.to_v) for t in (m.weight, m.bias)]
+        key = tuple((t.data_ptr(), t._version) for t in parts)
+        if self._fused_key != key:
+            with torch.no_grad():
+                self._fused_qkv = (torch.cat(parts[0::2]), torch.cat(parts[1::2]))
+            self._fused_key = key
+        return self._fused_qkv
 
     def kv(self, context: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values of a cross-attention ``context`` (reusable while the context is fixed)."""

@@ -136,8 +136,7 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
     """
     kv_only = not hidden and record is not None and fastpath.enabled()
     xs = [s.x for s in sets]
-    # RoPE rotations once per pass rather than per layer
-    sets = [s if s.rope.is_complex() else replace(s, rope=rope_rotation(s.rope)) for s in sets]
+    sets = [_per_pass(s) for s in sets]
     for layer in range(num_layers):
         live = [i for i, s in enumerate(sets) if s.first_layer <= layer]
         if not live:
@@ -158,6 +157,14 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
         for i, x in zip(live, outs):
             xs[i] = x
     return xs
+
+
+def _per_pass(s: TokenSet) -> TokenSet:
+    """What every layer of a pass would otherwise redo: the RoPE rotations, and dropping a context mask that
+    hides nothing (so cross-attention runs unmasked, as :func:`~wamzoo.nn.attention.attention` would)."""
+    rope = s.rope if s.rope.is_complex() else rope_rotation(s.rope)
+    full = s.context_mask is not None and bool(s.context_mask.all())
+    return replace(s, rope=rope, context_mask=None if full else s.context_mask)
 
 
 def _fork(sets: Sequence[TokenSet], xs: list[Tensor], i: int, layer: int) -> Tensor:
