@@ -1,0 +1,34 @@
+"""``benchmarks/cotraining.py``'s statistics: the paired difference and its bootstrap interval."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import cotraining as bench  # noqa: E402
+
+
+def test_paired_difference_counts_layouts_and_brackets_the_mean():
+    a = {("t", s): s % 2 == 0 for s in range(100)}            # 50%
+    b = {("t", s): s % 4 == 0 for s in range(100)}            # 25%, a subset of a's successes
+    d = bench.paired_difference(a, b)
+    assert d["layouts"] == 100 and d["difference"] == pytest.approx(0.25)
+    assert d["only_a"] == 25 and d["only_b"] == 0
+    assert d["low"] < 0.25 < d["high"] and d["low"] > 0.1   # 25 discordant layouts, all one way
+
+
+def test_paired_difference_of_identical_runs_is_exactly_zero():
+    a = {("t", s): s % 3 == 0 for s in range(60)}
+    d = bench.paired_difference(a, dict(a))
+    assert d["difference"] == d["low"] == d["high"] == 0.0
+
+
+def test_outcomes_read_an_evaluation_report():
+    rep = {"episodes": [{"task": "reach-v3", "seed": 1000000, "success": True}]}
+    assert bench.outcomes(rep) == {("reach-v3", 1000000): True}
+
+
+def test_evaluations_without_shared_layouts_are_refused():
+    with pytest.raises(ValueError, match="no layout"):
+        bench.paired_difference({("t", 1): True}, {("t", 2): True})
