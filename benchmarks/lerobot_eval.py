@@ -101,10 +101,8 @@ def main(argv=None) -> int:
                            ["wamzoo eval", f"**{rate(ours):.0f}%**", f"{t2 - t1:.0f}", *[mark(ours[s]) for s in seeds]]],
                           "lrr" + "c" * len(seeds))
     lines += ["", f"Same outcome on {record['agree']} of {len(seeds)} layouts (the chunks' noise differs: LeRobot's"
-              " plugin seeds each chunk with 0, wamzoo each episode with its layout seed).", "",
-              f"Command: `{command}`", ""]
-    report.write_page("\n".join(lines) + "\n", OUT)
-    print("\n".join(lines))
+              " plugin seeds each chunk with 0, wamzoo each episode with its layout seed).", ""]
+    report.publish(lines, command, OUT)
     return 0
 
 

@@ -189,10 +189,8 @@ def main(argv=None) -> int:
               " keys/values (half of a 2-layer prefill's remaining work, 1/30 of a 30-layer one's); both paths share"
               " exact savings: steps after one prefill reuse its token selection and attention masks, AdaLN and RoPE"
               " set up once per pass. The machine may be shared while this runs: calls are interleaved, so the ratios"
-              " hold where the absolute times do not.", "",
-              f"Command: `{command}`", ""]
-    report.write_page("\n".join(lines) + "\n", OUT)
-    print("\n".join(lines))
+              " hold where the absolute times do not.", ""]
+    report.publish(lines, command, OUT)
     return 0
 
 

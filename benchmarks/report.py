@@ -369,6 +369,11 @@ def main(argv, doc: str, steps: tuple[str, ...], page: str, jobs: Callable[[floa
     return 0
 
 
+def publish(lines: list[str], command: str, out: str | Path) -> None:
+    """Write (and print) a page ending with the command that made it."""
+    write_page("\n".join([*lines, f"Command: `{command}`", ""]) + "\n", out)
+
+
 def write_page(text: str, out: str | Path) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(text)
