@@ -176,15 +176,16 @@ def matmul_peak_flops(n: int = 1024, repeats: int = 5) -> float:
 def train_step(target: str, steps: int | None = None, json_path: str | None = None, threads: int | None = None,
                overrides: Sequence[str] = ()) -> dict:
     """Training throughput of a recipe on one batch of its own data (extras included), fetched before timing,
-    with the optimiser training uses."""
+    with the optimiser and the thread count training uses (``trainer.threads``, unless ``threads`` is given);
+    the matmul peak is measured at that thread count."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from wamzoo.training import make_datamodule, optimizer  # Lightning's import is slow: only for training
 
-    if threads:
-        torch.set_num_threads(threads)
     steps = steps or 10
     recipe = compose(target, [*overrides, "trainer.num_workers=0"])
+    if threads or recipe.trainer.threads:
+        torch.set_num_threads(threads or recipe.trainer.threads)
     data = make_datamodule(recipe)
     policy = WAMPolicy.from_config(recipe.policy, data.describe()).train()
     opt = optimizer(policy, recipe.trainer)  # the optimiser training uses

@@ -329,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=None, help="latency: repeated calls; train: optimiser steps")
     s.add_argument("--repeats", type=int, default=20)
     s.add_argument("--warmup", type=int, default=3)
-    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: latency, torch's; train, the recipe's trainer.threads, as it trains)")
     s.add_argument("--set", action="append", default=[], help="recipe override applied to every target")
     s.add_argument("--reference", action="store_true",
                    help="latency: time the reference path (inference fast paths off; see wamzoo.fastpath)")
