@@ -26,6 +26,7 @@ def _first_frame(task: str, size: int, seed: int) -> np.ndarray:
 
     env = MetaWorldEnv.like_lerobot(task, size, "train", 40)
     obs, _ = env.reset(seed=seed)
+    assert env.observation_space.contains(obs)
     env.close()
     return obs["rgb"][0]
 

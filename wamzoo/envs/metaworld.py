@@ -215,6 +215,13 @@ class MetaWorldEnv(gym.Env):
         env = cls(task, (), size, size, depth=False, split=split, max_steps=max_steps, goal_radius=None)
         env._lerobot = _LeRobotView(env.mw, size)
         env.cameras = (LEROBOT_CAMERA,)
+        env.observation_space = spaces.Dict({
+            "rgb": spaces.Box(0, 255, (1, 3, size, size), np.uint8),
+            "depth": spaces.Box(0.0, 0.0, (1, 1, 1, 1), np.float32),
+            "state": env.observation_space["state"],
+            "intrinsics": spaces.Box(0.0, 0.0, (1, 3, 3), np.float32),
+            "extrinsics": spaces.Box(-np.inf, np.inf, (1, 4, 4), np.float32),
+        })
         return env
 
     def _camera(self, name: str) -> mujoco.MjvCamera:
