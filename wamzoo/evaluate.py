@@ -151,9 +151,10 @@ class PolicyAgent:
                               " PolicyAgent.sample")
         t = lambda x: torch.from_numpy(np.asarray(x))  # noqa: E731
         sample = {"rgb": t(np.stack([f["rgb"] for f in frames])), "n_obs": n, "state": t(now["state"]),
-                  "depth": t(np.stack([f["depth"] for f in frames])),
                   "frame_pad": t(np.array([p < 0 for p in picks[:-1]] + [False])),
                   "task_id": self.task_id, "intrinsics": t(now["intrinsics"]), "extrinsics": t(now["extrinsics"])}
+        if all("depth" in f for f in frames):  # not in LeRobot's view (MetaWorldEnv.like_lerobot)
+            sample["depth"] = t(np.stack([f["depth"] for f in frames]))
         if self.frame_lag:
             sample["rgb_now"] = t(now["rgb"])[None]
         return sample

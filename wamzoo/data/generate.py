@@ -103,13 +103,13 @@ def record_episode(env, seed: int) -> dict[str, np.ndarray]:
 
     act = expert(env.task)
     obs, info = env.reset(seed=seed)
-    rows: dict[str, list] = {k: [] for k in ("rgb", "depth", "state", "extrinsics", "action", "reward", "success")}
+    seen = [k for k in ("rgb", "depth", "state", "extrinsics") if k in obs]  # LeRobot's view has no depth
+    rows: dict[str, list] = {k: [] for k in (*seen, "action", "reward", "success")}
     layout = info["layout"]
     while True:
         action = act(info["privileged"])
-        for k in ("rgb", "state", "extrinsics"):
-            rows[k].append(obs[k])
-        rows["depth"].append(obs["depth"].astype(np.float16))
+        for k in seen:
+            rows[k].append(obs[k].astype(np.float16) if k == "depth" else obs[k])
         rows["action"].append(action)
         obs, reward, _, truncated, info = env.step(action)
         rows["reward"].append(reward)

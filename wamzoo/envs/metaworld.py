@@ -210,14 +210,13 @@ class MetaWorldEnv(gym.Env):
     def like_lerobot(cls, task: str, size: int = 64, split: str = "train", max_steps: int = 500) -> "MetaWorldEnv":
         """The observation of LeRobot's Meta-World env (``lerobot-eval --env.type=metaworld``): its one camera
         ``corner2`` (posed, rendered at 480x480 and flipped as that env does, resized to ``size`` by
-        :func:`resize_frames`), Meta-World's own 2 cm goal marker, no depth (``depth`` is a ``[1, 1, 1, 1]``
-        placeholder) and no camera geometry; the same state."""
+        :func:`resize_frames`), Meta-World's own 2 cm goal marker, no depth and no camera geometry (zero
+        intrinsics, identity extrinsics); the same state."""
         env = cls(task, (), size, size, depth=False, split=split, max_steps=max_steps, goal_radius=None)
         env._lerobot = _LeRobotView(env.mw, size)
         env.cameras = (LEROBOT_CAMERA,)
         env.observation_space = spaces.Dict({
             "rgb": spaces.Box(0, 255, (1, 3, size, size), np.uint8),
-            "depth": spaces.Box(0.0, 0.0, (1, 1, 1, 1), np.float32),
             "state": env.observation_space["state"],
             "intrinsics": spaces.Box(0.0, 0.0, (1, 3, 3), np.float32),
             "extrinsics": spaces.Box(-np.inf, np.inf, (1, 4, 4), np.float32),
@@ -278,8 +277,7 @@ class MetaWorldEnv(gym.Env):
     def _observe(self, privileged: np.ndarray) -> dict[str, np.ndarray]:
         if self._lerobot is not None:
             return {"state": np.asarray(privileged[:STATE_DIM], dtype=np.float32), "rgb": self._lerobot(),
-                    "depth": np.zeros((1, 1, 1, 1), np.float32), "intrinsics": np.zeros((1, 3, 3), np.float32),
-                    "extrinsics": np.eye(4, dtype=np.float32)[None]}
+                    "intrinsics": np.zeros((1, 3, 3), np.float32), "extrinsics": np.eye(4, dtype=np.float32)[None]}
         V, H, W = len(self.cameras), self.height, self.width
         obs = {"state": np.asarray(privileged[:STATE_DIM], dtype=np.float32),
                "rgb": np.zeros((V, 3, H, W), np.uint8), "intrinsics": np.zeros((V, 3, 3), np.float32),
