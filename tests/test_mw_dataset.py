@@ -249,3 +249,18 @@ def test_random_shift_moves_every_frame_of_a_view_together(mw_dataset):
     torch.testing.assert_close(item["action"], want["action"])
     with pytest.raises(Exception, match="shift >= 0"):
         Windows(frames, shift=-1, **args)
+
+
+def test_repeated_action_tail_is_trained_on(mw_dataset):
+    """With ``action_tail="repeat"`` a chunk that runs past the episode's end holds its last action,
+    and no step of it is masked out of the loss (Diffusion Policy's sampler); ``"mask"`` flags them."""
+    frames = LeRobotFrames(mw_dataset)
+    masked, repeated = (Windows(frames, horizon=6, action_tail=tail) for tail in ("mask", "repeat"))
+    last = int(frames.end[0]) - 1                      # the first episode's last step
+    a, b = masked[last - 2], repeated[last - 2]
+    np.testing.assert_array_equal(a["action_pad"].numpy(), [False] * 3 + [True] * 3)
+    assert not b["action_pad"].any()
+    torch.testing.assert_close(a["action"], b["action"])
+    np.testing.assert_array_equal(b["action"][3:].numpy(), np.repeat(frames.action[last][None], 3, 0))
+    with pytest.raises(WamzooError, match="action_tail must be one of mask, repeat"):
+        Windows(frames, horizon=6, action_tail="hold")

@@ -16,7 +16,10 @@ A window is centred on a *current step* ``t`` of an episode (every frame is one)
   (:mod:`wamzoo.data.augment`).
 
 Indices outside the episode repeat its first (history) or last (future, actions) element and are
-flagged in ``frame_pad`` / ``action_pad``. The data module generates the dataset when ``root`` is
+flagged in ``frame_pad`` / ``action_pad``, except with ``action_tail="repeat"``: the chunk's steps past
+the episode's end are the last action repeated and trained on like the others (Diffusion Policy's
+sequence sampler, Chi et al. 2023), so that a chunk predicted near the end of a task says what to do
+there rather than whatever an untrained tail holds. The data module generates the dataset when ``root`` is
 missing and ``episodes`` is set, so ``wamzoo train recipe.yaml`` works on a fresh machine.
 """
 
@@ -39,6 +42,8 @@ from wamzoo.errors import WamzooError
 from wamzoo.normalize import STATS, compute_stats
 
 STATS_KEYS = {"action": "action", "state": "observation.state"}
+#: What a chunk holds past its episode's end (module doc): masked out of the loss, or the last action trained on.
+ACTION_TAILS = ("mask", "repeat")
 
 
 class Windows(Dataset):
@@ -46,10 +51,13 @@ class Windows(Dataset):
 
     def __init__(self, frames: LeRobotFrames, horizon: int, n_obs: int = 1, n_future: int = 0,
                  frame_stride: int = 1, tasks: Sequence[str] | None = None,
-                 extras: Mapping[str, Any] | None = None, step_obs: bool = False, shift: int = 0):
+                 extras: Mapping[str, Any] | None = None, step_obs: bool = False, shift: int = 0,
+                 action_tail: str = "mask"):
         if horizon < 1 or n_obs < 1 or n_future < 0 or frame_stride < 1 or shift < 0:
             raise WamzooError(f"need horizon >= 1, n_obs >= 1, n_future >= 0, frame_stride >= 1, shift >= 0; got"
                               f" {horizon}, {n_obs}, {n_future}, {frame_stride}, {shift}")
+        if action_tail not in ACTION_TAILS:
+            raise WamzooError(f"action_tail must be one of {', '.join(ACTION_TAILS)}, got {action_tail!r}")
         self.frames, self.horizon, self.n_obs, self.n_future = frames, horizon, n_obs, n_future
         self.stride = frame_stride
         self.tasks = list(tasks) if tasks else list(frames.tasks)
@@ -57,7 +65,7 @@ class Windows(Dataset):
         self.task_id = remap[frames.task]
         self.samples = np.flatnonzero(self.task_id >= 0)
         self.extras = step_extras(frames, extras or {})
-        self.step_obs, self.shift = step_obs, shift
+        self.step_obs, self.shift, self.action_tail = step_obs, shift, action_tail
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -70,6 +78,8 @@ class Windows(Dataset):
         frames = t + offsets
         actions = t + np.arange(self.horizon)
         frame_pad, action_pad = (frames < first) | (frames > last), actions > last
+        if self.action_tail == "repeat":
+            action_pad = np.zeros_like(action_pad)
         return np.clip(frames, first, last), frame_pad, np.minimum(actions, last), action_pad
 
     def __getitem__(self, i: int) -> dict:
@@ -149,6 +159,7 @@ class MetaWorldDataModule(L.LightningDataModule):
             ``{name: {fn: "module:function", **kwargs}}`` (see :func:`step_extras`).
         step_obs: add the frames and states observed before every action of the chunk (module doc).
         shift: random-shift augmentation of up to this many pixels per view (0: none; module doc).
+        action_tail: ``"mask"`` or ``"repeat"``: the chunk's steps past the episode's end (module doc).
         batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
     """
 
@@ -156,7 +167,7 @@ class MetaWorldDataModule(L.LightningDataModule):
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
                  extras: dict[str, Any] | None = None, step_obs: bool = False, shift: int = 0,
-                 batch_size: int = 32, num_workers: int = 2, seed: int = 0):
+                 action_tail: str = "mask", batch_size: int = 32, num_workers: int = 2, seed: int = 0):
         super().__init__()
         self.root, self.suite, self.task_names = Path(root), suite, tasks
         self.window_args = dict(horizon=horizon, n_obs=n_obs, n_future=n_future, frame_stride=frame_stride)
@@ -165,7 +176,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.seed = seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
-        self.step_obs, self.shift = step_obs, shift
+        self.step_obs, self.shift, self.action_tail = step_obs, shift, action_tail
 
     def _selected_tasks(self, available: Sequence[str] | None = None) -> list[str] | None:
         if self.suite is None and not self.task_names:
@@ -194,7 +205,8 @@ class MetaWorldDataModule(L.LightningDataModule):
             self.prepare_data()
             frames = LeRobotFrames(self.root, self.cameras, self.depth)
             self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), extras=self.extras,
-                                    step_obs=self.step_obs, shift=self.shift, **self.window_args)
+                                    step_obs=self.step_obs, shift=self.shift, action_tail=self.action_tail,
+                                    **self.window_args)
         return self._windows
 
     def describe(self) -> DataInfo:
