@@ -3,8 +3,8 @@
 The four papers' default recipes, their ablations, the cross-paper mixes (``recipes/mixes``) and two
 baselines made from the same parts (``fast-wam-novideo``: no video co-training; ``bc``: no world
 model) and the training-recipe rows (``recipes/training``: the flagship with one training choice
-changed, against the ``fast-wam`` row; rows with a ``run`` evaluate another row's run differently, e.g. more
-or fewer actions per chunk), each trained at the same CPU budget on Meta-World mw-easy
+changed against the row its recipe's ``defaults`` name; rows with a ``run`` evaluate another row's run
+differently, e.g. more or fewer actions per chunk), each trained at the same CPU budget on Meta-World mw-easy
 (one thread, ``--minutes`` each, two trainings side by side on the 2-core machine) and evaluated on
 20 layouts per task with seeds disjoint from training: per-task success, mean, per-chunk latency,
 parameters, steps, minutes.
@@ -86,6 +86,9 @@ ROWS = [
     Row("bc", "baseline", "no world model"),
     Row("fast-wam-ema", "training", "Fast-WAM + weights' moving average"),
     Row("fast-wam-shift", "training", "Fast-WAM + random shift"),
+    Row("fast-wam-tail", "training", "Fast-WAM + chunks trained to their end"),
+    Row("fast-wam-front", "training", "fast-wam-tail seen from the front (cameras front + top)"),
+    Row("fast-wam-front-ema", "training", "fast-wam-front + weights' moving average"),
     Row("fast-wam-replan4", "training", "Fast-WAM, 4 actions per chunk", run="fast-wam", eval_args=("--replan", "4")),
     Row("fast-wam-replan16", "training", "Fast-WAM, 16 actions per chunk", run="fast-wam",
         eval_args=("--replan", "16")),
