@@ -163,6 +163,9 @@ class MetaWorldDataModule(L.LightningDataModule):
         batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
     """
 
+    #: The windows this module serves (a subclass adds fields to each, e.g. X-WAM's future states).
+    windows_class: type[Windows] = Windows
+
     def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
@@ -204,9 +207,9 @@ class MetaWorldDataModule(L.LightningDataModule):
         if self._windows is None:
             self.prepare_data()
             frames = LeRobotFrames(self.root, self.cameras, self.depth)
-            self._windows = Windows(frames, tasks=self._selected_tasks(frames.tasks), extras=self.extras,
-                                    step_obs=self.step_obs, shift=self.shift, action_tail=self.action_tail,
-                                    **self.window_args)
+            self._windows = self.windows_class(frames, tasks=self._selected_tasks(frames.tasks),
+                                               extras=self.extras, step_obs=self.step_obs, shift=self.shift,
+                                               action_tail=self.action_tail, **self.window_args)
         return self._windows
 
     def describe(self) -> DataInfo:

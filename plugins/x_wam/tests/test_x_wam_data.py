@@ -30,3 +30,15 @@ def test_future_states_follow_the_future_frames(tiny_dataset):
         assert item["depth"].shape[:2] == (3, 2)
     batch = next(iter(dm.train_dataloader()))
     assert batch.future_state.shape == (2, 2, 4)
+
+
+def test_the_windows_keep_every_setting_of_the_data_module(tiny_dataset):
+    """The future-state windows are built with the module's own settings (augmentation, action tail), not
+    just its window shape."""
+    from wamzoo_x_wam.data import XWAMMetaWorldDataModule
+
+    dm = XWAMMetaWorldDataModule(root=str(tiny_dataset), horizon=8, n_future=1, frame_stride=4, shift=2,
+                                 action_tail="repeat", num_workers=0)
+    ds = dm.windows()
+    assert (ds.shift, ds.action_tail) == (2, "repeat")
+    assert not ds[len(ds) - 1]["action_pad"].any()

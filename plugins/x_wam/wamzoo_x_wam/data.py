@@ -28,8 +28,4 @@ class FutureStateWindows(Windows):
 class XWAMMetaWorldDataModule(MetaWorldDataModule):
     """The ``metaworld`` data module (same arguments) whose windows carry future states."""
 
-    def windows(self) -> Windows:
-        if self._windows is None:
-            base = super().windows()
-            self._windows = FutureStateWindows(base.frames, tasks=base.tasks, **self.window_args)
-        return self._windows
+    windows_class = FutureStateWindows

@@ -1,4 +1,4 @@
-"""``benchmarks/cotraining.py``'s statistics: the paired difference and its bootstrap interval."""
+"""``benchmarks/regimes.py``'s statistics: the paired difference and its bootstrap interval."""
 
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import cotraining as bench  # noqa: E402
+import regimes as bench  # noqa: E402
 
 
 def test_paired_difference_counts_layouts_and_brackets_the_mean():
