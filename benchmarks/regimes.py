@@ -60,7 +60,7 @@ REGIMES = {
     "depth": Regime(
         "X-WAM's depth branch where the goal is hard to see in RGB: reach alone",
         "X-WAM's depth branch (an extra training objective; inference never computes it)",
-        "fast-wam-depth-reach", "fast-wam-reach", ("--tasks", "reach-v3"), 100, 20.0,
+        "fast-wam-depth-reach", "fast-wam-reach", ("--tasks", "reach-v3"), 200, 20.0,
         ("--suite", "mw-easy", "--episodes", "50", "--cameras", "front,top"), "data/metaworld/mw-easy-64-50ep-front"),
     "ovcr": Regime(
         "AHA-WAM's OVCR where the planner lags the present: its frames a planner refresh (16 steps) late",
