@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wamzoo.recipes import compose
-from wamzoo.training import load_checkpoint, train
+from wamzoo.training import load_checkpoint, make_datamodule, train
 
 
 def losses(run):
@@ -59,3 +59,31 @@ def test_second_stage_initialises_and_freezes(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("action_expert."))
     with pytest.raises(ValueError, match="no parameter of the policy starts with 'world_modle'"):
         train(compose("tiny-mot", ["trainer.max_steps=1", "trainer.freeze=[world_modle]"]), out_dir=tmp_path / "x")
+
+
+def test_budget_decay_follows_the_clock_and_refuses_unknown_modes():
+    """``trainer.lr_decay=budget``: the cosine reaches its floor when ``max_minutes`` ends, whatever the step count
+    (a resumed timer included); ``steps`` ignores the clock; an unknown mode is refused at composition."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import Timer
+
+    from wamzoo.errors import RecipeError
+    from wamzoo.training import WAMModule
+
+    def rates(decay, elapsed_s):
+        recipe = compose("tiny-mot", ["trainer.max_steps=1000", "trainer.max_minutes=10", "trainer.warmup_steps=10",
+                                      f"trainer.lr_decay={decay}"])
+        data = make_datamodule(recipe)
+        module = WAMModule(recipe.to_dict(), data.info().to_dict(with_stats=True))
+        timer = Timer(duration={"minutes": 10})
+        timer.load_state_dict({"time_elapsed": {"train": elapsed_s}})  # what a resumed run's timer holds
+        module._trainer = SimpleNamespace(callbacks=[timer])
+        sched = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+        return [f(100) for f in sched.lr_lambdas]  # each parameter group's factor at step 100
+
+    assert rates("budget", 600.0) == pytest.approx([0.1, 0.1])  # the clock ran out at step 100 of 1000: at the floor
+    assert rates("budget", 300.0) == pytest.approx([0.55, 0.55])  # half the minutes: half-way down the cosine
+    assert min(rates("steps", 600.0)) > 0.95  # step 100 of 1000 whatever the clock says
+    with pytest.raises(RecipeError, match="trainer.lr_decay must be one of steps, budget"):
+        compose("tiny-mot", ["trainer.lr_decay=minutes"])

@@ -49,6 +49,10 @@ from wamzoo.registry import ConfigError, check_arguments, unknown
 POLICY_PARTS = ("world_model", "action_expert", "coupling", "scheduler", "codec")
 
 
+#: What a training's learning-rate cosine decays over (:attr:`TrainerSpec.lr_decay`).
+LR_DECAYS = ("steps", "budget")
+
+
 @dataclass
 class TrainerSpec:
     """Training loop settings (Lightning Trainer + optimiser)."""
@@ -60,6 +64,9 @@ class TrainerSpec:
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
     warmup_steps: int = 100
+    #: What the cosine decay runs over: ``steps`` (``max_steps``) or ``budget`` (whichever of ``max_steps`` and
+    #: ``max_minutes`` runs out first, so the rate reaches its floor when a timed run stops, however fast it stepped).
+    lr_decay: str = "steps"
     grad_clip: float = 1.0
     #: Decay of the weights' moving average the run is evaluated and saved with (e.g. 0.999; None: the last weights).
     ema: float | None = None
@@ -295,6 +302,9 @@ def validate(cfg: DictConfig | Mapping[str, Any], source: str = "<recipe>") -> R
     if unknown_parts:
         raise RecipeError(f"{source}: unknown policy key(s) {sorted(unknown_parts)}; known: "
                           f"{', '.join(POLICY_PARTS + ('context', 'normalize', 'loss_weights'))}")
+    if plain["trainer"]["lr_decay"] not in LR_DECAYS:
+        raise RecipeError(f"{source}: trainer.lr_decay must be one of {', '.join(LR_DECAYS)}, got"
+                          f" {plain['trainer']['lr_decay']!r}")
     data = plain["data"]
     if "name" not in data:
         raise RecipeError(f"{source}: data.name is missing; name a registered data module")

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import lightning as L
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from wamzoo.ema import EMA, averaged
@@ -62,15 +63,27 @@ class WAMModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = optimizer(self.policy, self.spec)
-        warm, total = max(self.spec.warmup_steps, 1), max(self.spec.max_steps, 1)
+        warm = max(self.spec.warmup_steps, 1)
 
         def schedule(step: int) -> float:
+            """Linear warm-up, then a cosine from 1 to 0.1 over the budget's spent fraction (:meth:`spent`)."""
             if step < warm:
                 return (step + 1) / warm
-            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(total - warm, 1))))
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * self.spent(step)))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def spent(self, step: int) -> float:
+        """Fraction of the decay's budget spent after warm-up: of ``max_steps``, or under ``lr_decay=budget`` the
+        larger of that and of ``max_minutes`` (Lightning's timer, which a resumed run continues) — Li et al. 2020,
+        *Budgeted Training*: a schedule decayed to the budget's real end beats one cut short by it."""
+        warm, total = max(self.spec.warmup_steps, 1), max(self.spec.max_steps, 1)
+        by_steps = min(1.0, max(step - warm, 0) / max(total - warm, 1))
+        timers = [c for c in self._trainer.callbacks if isinstance(c, Timer)] if self._trainer is not None else []
+        if self.spec.lr_decay == "steps" or not self.spec.max_minutes or not timers:
+            return by_steps
+        return max(by_steps, min(1.0, timers[0].time_elapsed("train") / (60 * self.spec.max_minutes)))
 
 
 def optimizer(policy: torch.nn.Module, spec: TrainerSpec) -> torch.optim.AdamW:
