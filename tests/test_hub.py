@@ -79,6 +79,7 @@ def test_card_has_metadata_results_and_components(policy_and_obs, tmp_path):
     assert "`dit.video`" in text and "`mot`" in text and "| reach-v3 | 25% |\n| drawer-close-v3" in text
     assert "| drawer-close-v3 | 75% |\n| **mean** | **50%** |" in text and "seeds\n1000000..1000003, disjoint" in text
     assert 'wamzoo.load("org/tiny")' in text and "wamzoo eval x --suite mw-easy" in text
+    assert "reproduce with `wamzoo train tiny-mot`. Budget: at most 50 steps on cpu, batch 8." in text
     assert json.loads((folder / "results.json").read_text())["mean_success_rate"] == 0.5
 
 

@@ -68,9 +68,19 @@ def render_card(policy, name: str, results: Mapping[str, Any] | None = None, sum
         mean_success=(results or {}).get("mean_success_rate", 0.0),
         episodes=next(iter(((results or {}).get("tasks") or {}).values()), {}).get("episodes", 0),
         eval_seeds=_seed_range((results or {}).get("seeds") or []), eval_command=(results or {}).get("command", ""),
-        recipe_name=recipe.get("name", ""), stored_dtype=dtype if dtype not in (None, "float32") else "",
+        recipe_name=recipe.get("name", ""), budget=_budget(recipe.get("trainer") or {}), stored_dtype=dtype if dtype not in (None, "float32") else "",
         fragments=[f for f in map(fragment, plugins) if f])
     return str(card)
+
+
+def _budget(trainer: Mapping[str, Any]) -> str:
+    """The training budget a recipe declared: ``at most 60 minutes or 2400 steps on 1 CPU thread(s), batch 32``."""
+    if not trainer:
+        return ""
+    limits = [f"{trainer['max_minutes']:g} minutes"] if trainer.get("max_minutes") else []
+    limits.append(f"{trainer.get('max_steps', 0)} steps")
+    where = f"{trainer['threads']} CPU thread(s)" if trainer.get("threads") else trainer.get("accelerator", "cpu")
+    return f"at most {' or '.join(limits)} on {where}, batch {trainer.get('batch_size', '?')}"
 
 
 def _seed_range(seeds: list[int]) -> str:
