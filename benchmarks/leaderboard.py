@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import regimes  # noqa: E402
 import report  # noqa: E402
 
 SCRIPT = "benchmarks/leaderboard.py"
@@ -174,6 +175,36 @@ def board(root: Path = report.ROOT) -> list[dict]:
     return records
 
 
+def regime_rows(root: Path = report.ROOT) -> list[dict]:
+    """One record per regime of ``benchmarks/regimes.py`` (a mechanism against its ablation where it is meant to
+    pay off, on its own data): both means, the paired difference and its interval (``None`` where not run)."""
+    records = []
+    for name, regime in regimes.REGIMES.items():
+        evals = {r: report.load(root / "results" / name / f"eval-{r}.json") for r in (regime.with_, regime.without)}
+        diff = (regimes.paired_difference(regimes.outcomes(evals[regime.with_]), regimes.outcomes(evals[regime.without]))
+                if all(evals.values()) else None)
+        records.append({"regime": name, "title": regime.title, "with": regime.with_, "without": regime.without,
+                        "mean_with": (evals[regime.with_] or {}).get("mean_success_rate"),
+                        "mean_without": (evals[regime.without] or {}).get("mean_success_rate"),
+                        "difference": diff, "page": f"results/{name}.md"})
+    return records
+
+
+def _regime_section(root: Path) -> list[str]:
+    rows = []
+    for r in regime_rows(root):
+        d = r["difference"]
+        rows.append([f"[{r['regime']}]({Path(r['page']).name})", r["title"], f"`{r['with']}` / `{r['without']}`",
+                     report.pct(r["mean_with"]), report.pct(r["mean_without"]),
+                     f"**{100 * d['difference']:+.1f}** [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]" if d
+                     else report.NOT_RUN, str(d["layouts"]) if d else "-"])
+    return ["", "## Regimes: a mechanism against its ablation where it is meant to pay off", "",
+            "Each on its own data and budget (its page says which and lists its commands; "
+            f"`python {regimes.SCRIPT} REGIME --run`); difference in points with its 95% paired-bootstrap interval.",
+            "", *report.table(["regime", "where", "with / without", "with", "without", "difference", "layouts"], rows,
+                              "lllrrrr")]
+
+
 def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     budget = BUDGET if minutes is None else minutes
     records = board(root)
@@ -198,7 +229,8 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
               " Steps and minutes: the run's `metrics.csv` and wall time. A HarmoWAM row's minutes are its stage 2's;"
               " its stage 1 trained for the other half of the budget (`harmo-wam-on-fast-wam`: the `fast-wam` row).",
               "† evaluation read from the paper's page (same recipe, same budget, same layouts) until the row's own"
-              " evaluation exists; steps and minutes are then the page's run's, not shown here ('-').", ""]
+              " evaluation exists; steps and minutes are then the page's run's, not shown here ('-')."]
+    lines += _regime_section(root) + [""]
     lines += report.commands_section(jobs(minutes), SCRIPT, 2)
     lines += ["Evaluation commands as recorded in each result file:", ""]
     lines += [f"- `{r['row']}`: `{r['eval_command']}`" for r in records if r["eval_command"]]
@@ -215,7 +247,7 @@ def main(argv=None) -> int:
     if args.run is not None:
         report.run_steps(jobs(args.minutes, args.rows), args.run or STEPS, n=args.jobs)
     report.write_page(render(args.minutes), report.ROOT / "results" / "leaderboard.md")
-    (report.ROOT / "results" / "leaderboard.json").write_text(json.dumps(board(), indent=1) + "\n")
+    (report.ROOT / "results" / "leaderboard.json").write_text(json.dumps({"rows": board(), "regimes": regime_rows()}, indent=1) + "\n")
     return 0
 
 

@@ -309,3 +309,20 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     assert ["wamzoo", "train", "harmo-wam-on-fast-wam", "trainer.max_minutes=20"] in trains
     assert sum(a[2] == "harmo-wam-stage1" for a in trains) == 1  # one stage 1 for every HarmoWAM row
     assert board.jobs(40, ["bc"])[0].argv == ["wamzoo", "train", "bc", "trainer.max_minutes=40"]
+
+
+def test_leaderboard_holds_the_regimes_with_their_paired_difference(tmp_path):
+    board = importlib.import_module("leaderboard")
+    out = tmp_path / "results" / "depth"
+    out.mkdir(parents=True)
+    for recipe, wins in (("fast-wam-depth-reach", [True, True, False, True]), ("fast-wam-reach", [False, True, False,
+                                                                                                   False])):
+        (out / f"eval-{recipe}.json").write_text(json.dumps({**_eval({"reach-v3": sum(wins) / 4}, 50.0), "episodes": [
+            {"task": "reach-v3", "seed": 1000 + i, "success": w} for i, w in enumerate(wins)]}))
+    records = {r["regime"]: r for r in board.regime_rows(tmp_path)}
+    assert records["depth"]["mean_with"] == 0.75 and records["depth"]["mean_without"] == 0.25
+    assert records["depth"]["difference"]["only_a"] == 2 and records["depth"]["difference"]["difference"] == 0.5
+    assert records["ovcr"]["difference"] is None
+    page = board.render(root=tmp_path)
+    assert _row(page, "[depth](depth.md)")[2:5] == ["75%", "25%", "**+50.0** [+0.0, +100.0]"]
+    assert _row(page, "[ovcr](ovcr.md)")[4] == "not run"
