@@ -35,7 +35,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "wamzoo.cli", "train", "tiny-mot", "trainer.max_steps=6", "trainer.strategy=ddp",
            "trainer.devices=2", "trainer.batch_size=4", "trainer.ckpt_every=3", "trainer.threads=1",
-           "--out", str(tmp_path)]
+           "trainer.max_minutes=30", "trainer.lr_decay=budget", "--out", str(tmp_path)]  # rank 0's clock, broadcast
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ckpt = tmp_path / "tiny-mot" / "checkpoints" / "last.ckpt"

@@ -83,7 +83,10 @@ class WAMModule(L.LightningModule):
         timers = [c for c in self._trainer.callbacks if isinstance(c, Timer)] if self._trainer is not None else []
         if self.spec.lr_decay == "steps" or not self.spec.max_minutes or not timers:
             return by_steps
-        return max(by_steps, min(1.0, timers[0].time_elapsed("train") / (60 * self.spec.max_minutes)))
+        elapsed = timers[0].time_elapsed("train")
+        if getattr(self._trainer, "world_size", 1) > 1:  # rank 0's clock for every rank: their rates stay equal
+            elapsed = self._trainer.strategy.broadcast(elapsed)
+        return max(by_steps, min(1.0, elapsed / (60 * self.spec.max_minutes)))
 
 
 def optimizer(policy: torch.nn.Module, spec: TrainerSpec) -> torch.optim.AdamW:
