@@ -13,7 +13,8 @@ one core each, side by side) and evaluated on the same fresh layouts:
   whose goal is a point in 3-D seen only in the images (``results/reach.md``).
 - ``ovcr``: AHA-WAM against its no-OVCR ablation (the leaderboard's recipes and runs) evaluated with the
   planner's frames 16 steps behind the present (``wamzoo eval --frame-lag 16``), the lag OVCR is meant to
-  bridge (a lag of 4 changed 0-3 of 100 outcomes, ``results/aha_wam.md``).
+  bridge (a lag of 4 changed 0-3 of 100 outcomes, ``results/aha_wam.md``); the page adds what the lag costs each
+  run against the leaderboard's evaluation of the same run without it.
 
 The difference of the mean success rates comes with a 95% interval from a paired bootstrap over the layouts
 (both policies ran each layout), and the layouts only one of them solved are counted.
@@ -49,6 +50,7 @@ class Regime:
     minutes: float            # wall clock per recipe
     data: tuple[str, ...]     # ``wamzoo data metaworld`` arguments that make the dataset
     root: str                 # its folder
+    unstressed: str = ""      # the same runs evaluated without the regime's stress (``{recipe}`` in the path)
 
 
 REGIMES = {
@@ -66,7 +68,8 @@ REGIMES = {
         "AHA-WAM's OVCR where the planner lags the present: its frames a planner refresh (16 steps) late",
         "OVCR (the executor's queries read the present frame and state)",
         "aha-wam", "aha-wam-no-ovcr", ("--suite", "mw-easy", "--frame-lag", "16"), 20, 40.0,
-        ("--suite", "mw-easy", "--episodes", "50"), "data/metaworld/mw-easy-64-50ep"),
+        ("--suite", "mw-easy", "--episodes", "50"), "data/metaworld/mw-easy-64-50ep",
+        unstressed="results/leaderboard/eval-{recipe}.json"),
 }
 
 
@@ -122,8 +125,24 @@ def render(name: str, root: Path = report.ROOT, minutes: float | None = None) ->
         lines += ["", f"With minus without: **{100 * diff['difference']:+.1f} points**, 95% interval"
                   f" [{100 * diff['low']:+.1f}, {100 * diff['high']:+.1f}] (paired bootstrap over {diff['layouts']}"
                   f" layouts); {diff['only_a']} layouts solved only with it, {diff['only_b']} only without it."]
+    lines += _stress_cost(regime, evals, root)
     lines += ["", *report.commands_section(jobs(regime, minutes, name), f"{SCRIPT} {name}", 2)]
     return "\n".join(lines) + "\n", diff
+
+
+def _stress_cost(regime: Regime, evals: dict, root: Path) -> list[str]:
+    """What the regime's stress costs each run: its evaluation against the same run's unstressed one (if any)."""
+    if not regime.unstressed:
+        return []
+    parts = []
+    for r, e in evals.items():
+        calm = report.load(root / regime.unstressed.format(recipe=r))
+        if e and calm:
+            d = paired_difference(outcomes(e), outcomes(calm))
+            parts.append(f"`{r}` {report.pct(calm['mean_success_rate'])} unstressed, {100 * d['difference']:+.1f}"
+                         f" [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] under it")
+    return ["", "What the stress costs each run (the same run's evaluation in `"
+            + regime.unstressed.format(recipe="RECIPE") + "`, paired): " + "; ".join(parts) + "."] if parts else []
 
 
 def main(argv=None) -> int:

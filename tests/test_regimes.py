@@ -32,3 +32,22 @@ def test_outcomes_read_an_evaluation_report():
 def test_evaluations_without_shared_layouts_are_refused():
     with pytest.raises(ValueError, match="no layout"):
         bench.paired_difference({("t", 1): True}, {("t", 2): True})
+
+
+def test_the_ovcr_page_says_what_the_lag_costs_each_run(tmp_path):
+    import json
+
+    def write(path, wins):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"mean_success_rate": sum(wins) / len(wins),
+                                    "tasks": {"reach-v3": {"success_rate": sum(wins) / len(wins), "episodes": 4}},
+                                    "episodes": [{"task": "reach-v3", "seed": 1000000 + i, "success": w}
+                                                 for i, w in enumerate(wins)]}))
+
+    for recipe, lagged, calm in (("aha-wam", [1, 1, 0, 0], [1, 1, 1, 0]), ("aha-wam-no-ovcr", [1, 0, 0, 0],
+                                                                          [1, 0, 0, 0])):
+        write(tmp_path / "results" / "ovcr" / f"eval-{recipe}.json", lagged)
+        write(tmp_path / "results" / "leaderboard" / f"eval-{recipe}.json", calm)
+    page, diff = bench.render("ovcr", root=tmp_path)
+    assert diff["difference"] == pytest.approx(0.25)
+    assert "`aha-wam` 75% unstressed, -25.0" in page and "`aha-wam-no-ovcr` 25% unstressed, +0.0 [+0.0, +0.0]" in page
