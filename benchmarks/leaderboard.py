@@ -90,6 +90,7 @@ ROWS = [
     Row("fast-wam-tail", "training", "Fast-WAM + chunks trained to their end"),
     Row("fast-wam-front", "training", "fast-wam-tail seen from the front (cameras front + top)"),
     Row("fast-wam-budget", "training", "fast-wam-tail, learning rate decayed over the minutes, not the steps"),
+    Row("fast-wam-novideo-budget", "training", "fast-wam-budget without video co-training (λ = 0)"),
     Row("fast-wam-replan4", "training", "Fast-WAM, 4 actions per chunk", run="fast-wam", eval_args=("--replan", "4")),
     Row("fast-wam-replan16", "training", "Fast-WAM, 16 actions per chunk", run="fast-wam",
         eval_args=("--replan", "16")),
