@@ -264,3 +264,20 @@ def test_repeated_action_tail_is_trained_on(mw_dataset):
     np.testing.assert_array_equal(b["action"][3:].numpy(), np.repeat(frames.action[last][None], 3, 0))
     with pytest.raises(WamzooError, match="action_tail must be one of mask, repeat"):
         Windows(frames, horizon=6, action_tail="hold")
+
+
+def test_task_balance_draws_every_task_equally_often(mw_dataset):
+    """``balance="tasks"`` draws reach's short episode as often as drawer-close's long one; ``"frames"``
+    draws in proportion to each task's frames; an unknown mode is refused, naming the valid ones."""
+    def task_share(balance):
+        dm = MetaWorldDataModule(str(mw_dataset), horizon=4, balance=balance, batch_size=8, num_workers=0)
+        ids = torch.cat([torch.as_tensor(b.task_id) for _ in range(40) for b in dm.train_dataloader()])
+        return (ids == 0).float().mean().item(), dm.windows()
+
+    by_task, windows = task_share("tasks")
+    by_frame, _ = task_share("frames")
+    reach = (windows.task_id[windows.samples] == 0).mean()
+    assert reach < 0.45                                     # the fixture's reach episode is the shorter one
+    assert abs(by_task - 0.5) < 0.03 and abs(by_frame - reach) < 0.03
+    with pytest.raises(WamzooError, match="data.balance must be one of frames, tasks"):
+        MetaWorldDataModule(str(mw_dataset), balance="episodes")

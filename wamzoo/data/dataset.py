@@ -15,6 +15,11 @@ A window is centred on a *current step* ``t`` of an episode (every frame is one)
 - with ``shift``, every view of the window moved by a random offset of up to ``shift`` pixels
   (:mod:`wamzoo.data.augment`).
 
+Sampling (``balance``): every frame of the dataset is drawn equally often (``"frames"``, the default), or
+every task is (``"tasks"``: a window is drawn with weight one over its task's frame count), so that a task
+whose demonstrations are short (Meta-World's reach: 48 steps against window-open's 87) is not trained on
+less than the others in a multi-task model.
+
 Indices outside the episode repeat its first (history) or last (future, actions) element and are
 flagged in ``frame_pad`` / ``action_pad``, except with ``action_tail="repeat"``: the chunk's steps past
 the episode's end are the last action repeated and trained on like the others (Diffusion Policy's
@@ -31,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from wamzoo.batch import Batch
 from wamzoo.data.augment import shift_intrinsics, shift_offsets, shift_views
@@ -44,6 +49,8 @@ from wamzoo.normalize import STATS, compute_stats
 STATS_KEYS = {"action": "action", "state": "observation.state"}
 #: What a chunk holds past its episode's end (module doc): masked out of the loss, or the last action trained on.
 ACTION_TAILS = ("mask", "repeat")
+#: How training draws windows (module doc): every frame equally often, or every task.
+BALANCES = ("frames", "tasks")
 
 
 class Windows(Dataset):
@@ -69,6 +76,11 @@ class Windows(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def task_weights(self) -> np.ndarray:
+        """Per-window sampling weights under which every task is drawn equally often (``balance="tasks"``)."""
+        tasks = self.task_id[self.samples]
+        return 1.0 / np.bincount(tasks)[tasks]
 
     def window(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Global frame indices of the window at ``t`` and their pads: frames, frame_pad, actions, action_pad."""
@@ -160,6 +172,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         step_obs: add the frames and states observed before every action of the chunk (module doc).
         shift: random-shift augmentation of up to this many pixels per view (0: none; module doc).
         action_tail: ``"mask"`` or ``"repeat"``: the chunk's steps past the episode's end (module doc).
+        balance: ``"frames"`` or ``"tasks"``: what training draws equally often (module doc).
         batch_size, num_workers, seed: loader settings (filled from the recipe's trainer).
     """
 
@@ -170,8 +183,11 @@ class MetaWorldDataModule(L.LightningDataModule):
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
                  extras: dict[str, Any] | None = None, step_obs: bool = False, shift: int = 0,
-                 action_tail: str = "mask", batch_size: int = 32, num_workers: int = 2, seed: int = 0):
+                 action_tail: str = "mask", balance: str = "frames", batch_size: int = 32, num_workers: int = 2,
+                 seed: int = 0):
         super().__init__()
+        if balance not in BALANCES:
+            raise WamzooError(f"data.balance must be one of {', '.join(BALANCES)}, got {balance!r}")
         self.root, self.suite, self.task_names = Path(root), suite, tasks
         self.window_args = dict(horizon=horizon, n_obs=n_obs, n_future=n_future, frame_stride=frame_stride)
         self.cameras, self.depth, self.episodes, self.size = cameras, depth, episodes, size
@@ -179,7 +195,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.seed = seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
-        self.step_obs, self.shift, self.action_tail = step_obs, shift, action_tail
+        self.step_obs, self.shift, self.action_tail, self.balance = step_obs, shift, action_tail, balance
 
     def _selected_tasks(self, available: Sequence[str] | None = None) -> list[str] | None:
         if self.suite is None and not self.task_names:
@@ -251,7 +267,11 @@ class MetaWorldDataModule(L.LightningDataModule):
         return info
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.windows(), batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
-                          collate_fn=Batch.collate, drop_last=True, persistent_workers=self.num_workers > 0,
-                          generator=torch.Generator().manual_seed(self.seed))
+        windows, generator = self.windows(), torch.Generator().manual_seed(self.seed)
+        order: dict[str, Any] = dict(shuffle=True, generator=generator)
+        if self.balance == "tasks":
+            order = dict(sampler=WeightedRandomSampler(torch.from_numpy(windows.task_weights()), len(windows),
+                                                       generator=generator))
+        return DataLoader(windows, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=Batch.collate,
+                          drop_last=True, persistent_workers=self.num_workers > 0, **order)
 
