@@ -188,3 +188,47 @@ def test_an_ensembled_evaluation_runs(tiny_policy):
     rep = evaluate(tiny_policy, tasks="reach-v3", episodes=1, max_steps=12, workers=0, ensemble=0.1, progress=False)
     assert rep["ensemble"] == 0.1 and rep["replan"] == 1
     assert rep["tasks"]["reach-v3"]["episodes"] == 1
+
+
+def test_an_interrupted_evaluation_resumes_from_its_journal(tiny_policy, tmp_path, monkeypatch):
+    """Episodes finished before an interruption are reused, not rerun, and the report equals an uninterrupted
+    one; a journal of other settings is refused and kept; ``wamzoo eval --json`` removes its journal once the
+    report is written."""
+    import copy
+
+    import torch
+
+    from wamzoo.cli import main
+    from wamzoo.errors import OutputError
+    from wamzoo.evaluate import Runner
+    from wamzoo.journal import fingerprint
+
+    args = dict(tasks=["reach-v3"], max_steps=8, replan=4, workers=0, batch=1, progress=False)
+    journal = tmp_path / "r.json.partial"
+    evaluate(tiny_policy, episodes=1, journal=journal, **args)         # stopped after its first episode
+    with journal.open("a") as f:
+        f.write('{"run": 0, "elapsed_s": 1.0, "episo')                # a line cut short by the kill
+    ran, run = [], Runner.episodes
+    monkeypatch.setattr(Runner, "episodes", lambda self, task, seeds: ran.extend(seeds) or run(self, task, seeds))
+    resumed = evaluate(tiny_policy, episodes=3, journal=journal, **args)
+    assert ran == [1_000_001, 1_000_002]                                # the first episode was not run again
+    fresh = evaluate(tiny_policy, episodes=3, **args)
+    strip = lambda rep: [(e["seed"], e["success"], e["steps"], e["chunks"]) for e in rep["episodes"]]  # noqa: E731
+    assert strip(resumed) == strip(fresh) and resumed["wall_s"] > 0
+
+    before = journal.read_text()
+    with pytest.raises(OutputError, match="another evaluation.*remove"):
+        evaluate(tiny_policy, episodes=3, journal=journal, **{**args, "replan": 2})
+    assert journal.read_text() == before
+
+    other = copy.deepcopy(tiny_policy)
+    assert fingerprint(other) == fingerprint(tiny_policy)
+    with torch.no_grad():
+        next(other.parameters()).view(-1)[0] += 1e-3                    # one weight changed
+    assert fingerprint(other) != fingerprint(tiny_policy)
+
+    out = tmp_path / "cli.json"
+    folder = tiny_policy.save_pretrained(tmp_path / "policy")
+    assert main(["eval", str(folder), "--tasks", "reach-v3", "--episodes", "1", "--max-steps", "8", "--workers", "0",
+                 "--json", str(out)]) == 0
+    assert out.is_file() and not (tmp_path / "cli.json.partial").exists()

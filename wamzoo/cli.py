@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the policy's frames end this many steps before the present (a lagging camera or planner);"
                         " state and the present frame (batch.rgb_now) stay current (default: 0)")
     _placement(s)
-    s.add_argument("--json", default=None)
+    s.add_argument("--json", default=None, help="report file; finished episodes wait in JSON.partial until it is"
+                                                " written, and the same command run again resumes from them")
     s.add_argument("--video", default=None, help="folder for one video per episode")
     s.set_defaults(fn=cmd_eval)
 

@@ -22,8 +22,11 @@ latency per chunk (one batched call), and control frequency (actions per second 
 rendering, policy and physics). A coupling that times its own parts (``timings()``, e.g. AHA-WAM's
 executor per chunk and planner per refresh) has them averaged per task and printed under the table.
 Groups run in worker processes that each load the policy from its reference (on ``device`` at
-``dtype``); an in-memory policy or ``workers=0`` runs inline. ``video_dir`` gets one MP4 per episode (GIF if ffmpeg is unavailable): the camera
-views, and below them the policy's predicted frames when it predicts video.
+``dtype``); an in-memory policy or ``workers=0`` runs inline. With ``--json F`` the finished episodes
+are kept in ``F.partial`` until the report is written, and the same command run again after an
+interruption resumes from them (:mod:`wamzoo.journal`). ``video_dir`` gets one MP4 per episode (GIF if
+ffmpeg is unavailable): the camera views, and below them the policy's predicted frames when it predicts
+video.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import torch
 
 from wamzoo.batch import Batch
 from wamzoo.errors import OutputError, UsageError, WamzooError
+from wamzoo.journal import EvalJournal, fingerprint
 from wamzoo.loading import load_policy
 from wamzoo.recipes import EvalSpec
 
@@ -316,7 +320,7 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
              seed: int | None = None, replan: int | None = None, max_steps: int | None = None, workers: int = 2,
              video_dir: str | None = None, reference: str | None = None, command: str | None = None,
              progress: bool = True, frame_lag: int = 0, batch: int = 10, device: str | None = None,
-             dtype: str | None = None, ensemble: float | None = None) -> dict:
+             dtype: str | None = None, ensemble: float | None = None, journal: str | Path | None = None) -> dict:
     """Evaluate ``policy`` in closed loop; returns the JSON-ready report (see module doc).
 
     ``policy`` is a :class:`~wamzoo.policy.WAMPolicy`, a reference :func:`~wamzoo.loading.load_policy`
@@ -324,7 +328,9 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
     in-memory policy); without one, or with ``workers=0``, episodes run inline. Each task's episodes run
     in groups of ``batch`` stepped in lockstep, one batched policy call per chunk for the whole group;
     an episode's actions do not depend on its group (its noise comes from its own seed). A policy loaded
-    from a reference is placed on ``device`` at ``dtype`` (an in-memory one runs where it is).
+    from a reference is placed on ``device`` at ``dtype`` (an in-memory one runs where it is). With
+    ``journal`` (a path), finished episodes are recorded there as they finish and those it already holds
+    are not run again (:mod:`wamzoo.journal`).
 
     >>> report = evaluate("runs/mw-tiny", suite="mw-easy", episodes=5)          # doctest: +SKIP
     >>> report["tasks"]["reach-v3"]["success_rate"]                             # doctest: +SKIP
@@ -348,33 +354,47 @@ def evaluate(policy, suite: str | None = "mw-easy", tasks: Sequence[str] | str |
     names = suite_tasks(suite, tasks, known=agent.policy.tasks if isinstance(agent, PolicyAgent) else None)
     if isinstance(agent, PolicyAgent):
         _check_disjoint(agent.info.seed_range, seeds)
-    groups = [(t, seeds[i:i + batch]) for t in names for i in range(0, len(seeds), batch)]
-    results: list[EpisodeResult] = []
+    placed = agent.policy if isinstance(agent, PolicyAgent) else None
+    book = None if journal is None else EvalJournal(journal, dict(
+        policy=fingerprint(placed) if placed is not None else agent.label, replan=agent.replan, max_steps=max_steps,
+        frame_lag=frame_lag, ensemble=ensemble, device=str(placed.device) if placed is not None else "cpu",
+        dtype=str(placed.dtype).removeprefix("torch.") if placed is not None else None))
+    done = {} if book is None else book.done
+    results = [EpisodeResult(**done[(t, s)]) for t in names for s in seeds if (t, s) in done]
+    todo = {t: [s for s in seeds if (t, s) not in done] for t in names}
+    groups = [(t, todo[t][i:i + batch]) for t in names for i in range(0, len(todo[t]), batch)]
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     t0 = time.perf_counter()
+
+    def finished(group: list[EpisodeResult]) -> None:
+        results.extend(group)
+        bar.advance(job, len(group))
+        if book is not None:
+            book.record([asdict(r) for r in group], time.perf_counter() - t0)
+
     with Progress(*columns, disable=not progress) as bar:
-        job = bar.add_task(f"eval {agent.label}", total=len(names) * len(seeds))
+        job = bar.add_task(f"eval {agent.label}", total=len(names) * len(seeds), completed=len(results))
+        if results:
+            bar.console.print(f"resuming: {len(results)} of {len(names) * len(seeds)} episodes already in {journal}")
         if workers <= 0 or reference is None:
             runner = Runner(agent, max_steps, video_dir)
             try:
                 for t, group in groups:
-                    results += runner.episodes(t, group)
-                    bar.advance(job, len(group))
+                    finished(runner.episodes(t, group))
             finally:
                 runner.close()
-        else:
+        elif groups:
             threads = max(1, torch.get_num_threads() // workers)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(reference, agent.replan, frame_lag, max_steps, video_dir,
                                                threads, device, dtype, ensemble)) as pool:
                 for fut in as_completed([pool.submit(_run, t, group) for t, group in groups]):
-                    results += fut.result()
-                    bar.advance(job, len(fut.result()))
-    wall = time.perf_counter() - t0
+                    finished(fut.result())
+    wall = time.perf_counter() - t0 + (0.0 if book is None else book.previous_wall_s)
     return report(results, names, None if tasks else suite, seeds, wall, policy=agent.label, replan=agent.replan,
                   frame_lag=frame_lag, ensemble=ensemble, max_steps=max_steps, workers=workers, batch=batch,
-                  device=str(agent.policy.device) if isinstance(agent, PolicyAgent) else "cpu",
-                  dtype=str(agent.policy.dtype).removeprefix("torch.") if isinstance(agent, PolicyAgent) else None,
+                  device=str(placed.device) if placed is not None else "cpu",
+                  dtype=str(placed.dtype).removeprefix("torch.") if placed is not None else None,
                   command=command or " ".join(["wamzoo"] + sys.argv[1:]))
 
 
@@ -475,14 +495,16 @@ def evaluate_from_args(args) -> int:
         recipe_eval = (policy.config.get("recipe") or {}).get("eval") or {}
         spec = EvalSpec(**{k: v for k, v in recipe_eval.items() if k in EvalSpec.__dataclass_fields__})
     pick = lambda value, default: default if value is None else value  # noqa: E731
+    journal = Path(f"{args.json}.partial") if args.json else None
     rep = evaluate(policy, suite=pick(args.suite, spec.suite), tasks=args.tasks,
                    episodes=pick(args.episodes, spec.episodes), seed=pick(args.seed, spec.seed),
                    replan=pick(args.replan, spec.replan), max_steps=pick(args.max_steps, spec.max_steps),
                    workers=pick(args.workers, spec.workers), video_dir=args.video, reference=ref,
                    frame_lag=args.frame_lag, batch=pick(args.batch, spec.batch), device=args.device, dtype=args.dtype,
-                   ensemble=pick(args.ensemble, spec.ensemble))
+                   ensemble=pick(args.ensemble, spec.ensemble), journal=journal)
     print_report(rep, Console())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rep, indent=2))
+        journal.unlink(missing_ok=True)  # the report now holds every episode (wamzoo.journal)
     return 0
