@@ -16,7 +16,8 @@ parameters, steps, minutes.
 Inputs (nothing typed in by hand; a missing one shows as "not run"):
 
 - ``results/leaderboard/eval-<row>.json``: ``wamzoo eval runs/<row> --suite mw-easy --episodes 20 --json ...``
-  (each file records the command that wrote it);
+  (each file records the command that wrote it); while only its journal ``eval-<row>.json.partial`` exists
+  (an evaluation under way or interrupted, :mod:`wamzoo.journal`) the row says how many episodes it holds;
 - ``results/leaderboard/latency.json``: ``wamzoo bench latency <every row's recipe> --json ...`` (calls
   interleaved; latency and size do not depend on the weights, so the recipes are timed untrained);
 - ``runs/<run>/metrics.csv``, ``train_minutes.txt``: the trainings (steps and minutes).
@@ -38,6 +39,8 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from wamzoo.journal import read as read_journal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import regimes  # noqa: E402
@@ -170,6 +173,7 @@ def board(root: Path = report.ROOT) -> list[dict]:
         # a borrowed evaluation is of the page's run: this machine's run of the row (e.g. a stage 1) is not it
         steps, minutes = (None, None) if borrowed else _steps_and_minutes(root / "runs" / row.folder)
         latency = lat.get(row.folder, {})
+        journal = root / OUT / f"eval-{row.name}.json.partial"  # an evaluation under way (wamzoo.journal)
         records.append({
             "row": row.name, "group": row.group, "parts": row.paper, "stage1": row.stage1,
             "success": {t: v["success_rate"] for t, v in e["tasks"].items()} if e else None,
@@ -177,6 +181,7 @@ def board(root: Path = report.ROOT) -> list[dict]:
             "latency_ms": latency.get("median_ms"), "params_m": latency.get("params_m"),
             "steps": steps, "train_minutes": minutes, "eval_command": e.get("command") if e else None,
             "from_page": borrowed,
+            "episodes_evaluated": len(read_journal(journal)[1]) if e is None and journal.exists() else None,
             "seeds": [e["seeds"][0], e["seeds"][-1]] if e else None})
     return records
 
@@ -224,7 +229,9 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
         s = r["success"]
         rows.append([f"`{r['row']}`" + (" †" if r["from_page"] else ""), r["group"], r["parts"], *[report.pct(s[t]) if s else report.NOT_RUN
                                                                for t in tasks],
-                     f"**{report.pct(r['mean_success'])}**", report.num(r["latency_ms"], ".1f"),
+                     f"**{report.pct(r['mean_success'])}**" if r["episodes_evaluated"] is None
+                     else f"**{r['episodes_evaluated']}/{EPISODES * len(tasks)} evaluated**",
+                     report.num(r["latency_ms"], ".1f"),
                      report.num(r["params_m"], ".2f"), report.num(r["steps"], "d"),
                      report.num(r["train_minutes"], ".0f")])
     lines += report.table(["row", "group", "parts", *short, "mean", "ms / chunk", "params (M)", "steps", "minutes"],

@@ -303,6 +303,11 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     page = board.render(root=tmp_path)
     assert _row(page, "`fast-wam-ans`")[:5] == ["mix", "Fast-WAM + X-WAM", "50%", "100%", "**75%**"]
     assert _row(page, "`fast-wam` †")[4] == "**50%**" and "not run" in page
+    from wamzoo.journal import EvalJournal                # an evaluation under way: how far it got, no numbers
+
+    EvalJournal(out / "eval-x-wam-sync.json.partial", {"policy": "p"}).record(
+        [{"task": "reach-v3", "seed": s, "success": True} for s in (1000000, 1000001)], 60.0)
+    assert _row(board.render(root=tmp_path), "`x-wam-sync`")[2:5] == ["not run", "not run", "**2/40 evaluated**"]
     jobs = board.jobs(40)
     trains = [j.argv for j in jobs if j.step == "train"]
     assert ["wamzoo", "train", "harmo-wam-stage1", "trainer.max_minutes=20"] in trains

@@ -37,6 +37,23 @@ def fingerprint(module: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def read(path: str | Path) -> tuple[dict | None, dict[tuple[str, int], dict], dict[int, float]]:
+    """A journal's settings, its finished episodes by ``(task, seed)``, and each run's wall time so far."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short when the evaluation was killed
+            continue
+    done: dict[tuple[str, int], dict] = {}
+    walls: dict[int, float] = {}
+    for rec in records[1:]:
+        for ep in rec["episodes"]:
+            done[(ep["task"], ep["seed"])] = ep
+        walls[rec["run"]] = max(walls.get(rec["run"], 0.0), rec["elapsed_s"])
+    return (records[0].get("settings") if records else None), done, walls
+
+
 class EvalJournal:
     """The episodes an evaluation has finished, kept in ``path`` (module doc).
 
@@ -46,24 +63,13 @@ class EvalJournal:
 
     def __init__(self, path: str | Path, settings: dict[str, Any]):
         self.path, self.settings = Path(path), settings
-        self.done: dict[tuple[str, int], dict] = {}
-        walls: dict[int, float] = {}
         if self.path.exists():
-            records = []
-            for line in self.path.read_text().splitlines():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:  # a line cut short when the evaluation was killed
-                    continue
-            if not records or records[0].get("settings") != settings:
-                theirs = records[0].get("settings") if records else None
+            theirs, self.done, walls = read(self.path)
+            if theirs != settings:
                 raise OutputError(f"{self.path} holds episodes of another evaluation (its settings {theirs}, these"
                                   f" {settings}); give another --json path, or remove {self.path} to start over")
-            for rec in records[1:]:
-                for ep in rec["episodes"]:
-                    self.done[(ep["task"], ep["seed"])] = ep
-                walls[rec["run"]] = max(walls.get(rec["run"], 0.0), rec["elapsed_s"])
         else:
+            self.done, walls = {}, {}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({"settings": settings}) + "\n")
         self.run = max(walls, default=-1) + 1
