@@ -20,7 +20,8 @@ Inputs (nothing typed in by hand; a missing one shows as "not run"):
   (an evaluation under way or interrupted, :mod:`wamzoo.journal`) the row says how many episodes it holds;
 - ``results/leaderboard/latency.json``: ``wamzoo bench latency <every row's recipe> --json ...`` (calls
   interleaved; latency and size do not depend on the weights, so the recipes are timed untrained);
-- ``runs/<run>/metrics.csv``, ``train_minutes.txt``: the trainings (steps and minutes).
+- ``runs/<run>/metrics.csv``, ``train_minutes.txt``: the trainings (steps and minutes), kept in
+  ``results/leaderboard/train-<run>.json`` for when the run folder is gone (``runs/`` is not committed).
 
 Rows whose paper page already holds an evaluation of the same recipe at the same budget (Fast-WAM's and
 AHA-WAM's pages: 40 minutes, one core, two side by side) read it from there (``FROM_PAGES``) until their
@@ -152,18 +153,6 @@ def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.J
     return out
 
 
-def _steps_and_minutes(run: Path) -> tuple[int | None, float | None]:
-    steps = None
-    metrics = run / "metrics.csv"
-    if metrics.exists():
-        lines = [line.split(",") for line in metrics.read_text().splitlines()]
-        col = lines[0].index("step") if lines and "step" in lines[0] else None
-        values = [int(float(r[col])) for r in lines[1:] if col is not None and len(r) > col and r[col]]
-        steps = max(values) + 1 if values else None
-    minutes = run / "train_minutes.txt"
-    return steps, (float(minutes.read_text()) if minutes.exists() else None)
-
-
 def board(root: Path = report.ROOT) -> list[dict]:
     """One record per row from the result files (``None`` fields where not run)."""
     lat = report.latency_by_target(report.load(root / OUT / "latency.json"))
@@ -171,7 +160,8 @@ def board(root: Path = report.ROOT) -> list[dict]:
     for row in ROWS:
         e, borrowed = _eval(root, row.name)
         # a borrowed evaluation is of the page's run: this machine's run of the row (e.g. a stage 1) is not it
-        steps, minutes = (None, None) if borrowed else _steps_and_minutes(root / "runs" / row.folder)
+        trained = {} if borrowed else report.recorded_training(root / "runs" / row.folder,
+                                                               root / OUT / f"train-{row.folder}.json")
         latency = lat.get(row.folder, {})
         journal = root / OUT / f"eval-{row.name}.json.partial"  # an evaluation under way (wamzoo.journal)
         records.append({
@@ -179,7 +169,8 @@ def board(root: Path = report.ROOT) -> list[dict]:
             "success": {t: v["success_rate"] for t, v in e["tasks"].items()} if e else None,
             "mean_success": e["mean_success_rate"] if e else None,
             "latency_ms": latency.get("median_ms"), "params_m": latency.get("params_m"),
-            "steps": steps, "train_minutes": minutes, "eval_command": e.get("command") if e else None,
+            "steps": trained.get("steps"), "train_minutes": trained.get("minutes"),
+            "eval_command": e.get("command") if e else None,
             "from_page": borrowed,
             "episodes_evaluated": len(read_journal(journal)[1]) if e is None and journal.exists() else None,
             "seeds": [e["seeds"][0], e["seeds"][-1]] if e else None})

@@ -202,6 +202,18 @@ def training(run: Path, keys: Iterable[str] = ("train/loss",), n: int = 5) -> di
     return out
 
 
+def recorded_training(run: Path, record: Path) -> dict:
+    """:func:`training` of ``run``, kept in ``record`` (a JSON file committed with the results): ``runs/`` is not
+    committed, so where the run folder is gone (a fresh clone, another machine) the page still shows what it
+    did. A run folder present is the source and refreshes its record."""
+    if not run.is_dir():
+        return load(record) or {}
+    out = training(run)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
 # -- formatting ------------------------------------------------------------------------------------
 def pct(x, missing: str = NOT_RUN) -> str:
     return missing if x is None else f"{100 * x:.0f}%"

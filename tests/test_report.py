@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -298,6 +299,9 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     records = {r["row"]: r for r in board.board(tmp_path)}
     assert records["fast-wam-ans"]["mean_success"] == 0.75 and records["fast-wam-ans"]["steps"] == 50
     assert records["fast-wam-ans"]["latency_ms"] == 30.0 and records["fast-wam-ans"]["train_minutes"] == 39.5
+    shutil.rmtree(tmp_path / "runs")  # runs/ is not committed: a fresh clone reads the record the page kept
+    kept = {r["row"]: r for r in board.board(tmp_path)}["fast-wam-ans"]
+    assert (kept["steps"], kept["train_minutes"]) == (50, 39.5)
     assert records["fast-wam"]["from_page"] == "results/fast_wam/eval-fast-wam.json"
     assert records["x-wam"]["mean_success"] is None  # another budget on its page: never borrowed
     page = board.render(root=tmp_path)
