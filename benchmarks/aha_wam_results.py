@@ -176,10 +176,10 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
                             + " ".join(report.PAPER_WIDTH) + ")")
     lines += ["The paper: Fast-WAM 190 ms vs AHA-WAM 41.37 ms per chunk = 4.59x.", "",
               f"## Training (each recipe at most {minutes:g} minutes on this CPU)", ""]
-    lines += report.training_table({"fast-wam": "Fast-WAM", **VARIANTS}, root)
+    lines += report.training_table({"fast-wam": "Fast-WAM", **VARIANTS}, "results/aha_wam", root)
     lines += ["", "AHA-WAM's loss adds the prior branch's term to Fast-WAM's video and action terms; Fast-WAM's"
                   " commands are on its own page (`python benchmarks/fast_wam_results.py`).", ""]
-    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, root))
+    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, "results/aha_wam", root))
     note = report.eval_note((evals[label] for label in VARIANTS.values()),
                             "actions per chunk (one executor call each)")
     return "\n".join(lines + ([note] if note else [])) + "\n"

@@ -76,9 +76,9 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     budget = RECIPE_MINUTES if minutes is None else minutes
     lines += ["", f"## Training (each variant: same recipe size and data, at most {budget:g} minutes and its own"
                   " max_steps on this CPU)", ""]
-    lines += report.training_table(VARIANTS, root)
+    lines += report.training_table(VARIANTS, "results/fast_wam", root)
     lines += ["", "Losses are not comparable across variants (λ_video = 0 drops the video term).", ""]
-    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, root))
+    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, "results/fast_wam", root))
     lines += [s for s in (report.eval_note(evals.values()), report.latency_note(rows)) if s]
     return "\n".join(lines) + "\n"
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report  # noqa: E402
 
 SCRIPT = "benchmarks/harmo_wam_results.py"
+OUT = "results/harmo_wam"  # result files and training records (report.recorded_training)
 MODES = {"gate": "HarmoWAM (hard gate, s > 0.5)", "soft": "soft average", "predictive": "predictive only",
          "reactive": "reactive only"}
 HELD_OUT_SEED = 100_000  # demonstration seeds of the held-out sets (training sets use seeds from 0)
@@ -147,7 +148,7 @@ def _gate_table(gate: dict | None) -> list[str]:
 def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     out = root / "results" / "harmo_wam"
     lines = report.header("HarmoWAM on Meta-World: hard gate vs soft average vs one expert", SCRIPT)
-    together = report.side_by_side([r for s in SUITES.values() for r in (s["stage1"], s["stage2"])], root)
+    together = report.side_by_side([r for s in SUITES.values() for r in (s["stage1"], s["stage2"])], OUT, root)
     budget = ("at most %g minutes each" % minutes if minutes is not None else
               "stage 1 at most %g and stage 2 at most %g minutes" % STAGE_MINUTES)
     lines += ["Per suite: one stage-1 world model and one stage-2 training (frozen world model,"
@@ -171,7 +172,7 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
                       " grab effort), so the gate only ever sees the free-motion label and routes every sample to"
                       " the predictive expert: here the hard gate and the soft average act as the predictive"
                       " expert alone."]
-        lines += [""] + report.training_table({r: r for r in (s["stage1"], s["stage2"])}, root, LOSSES, n=4,
+        lines += [""] + report.training_table({r: r for r in (s["stage1"], s["stage2"])}, OUT, root, LOSSES, n=4,
                                               trend=True) + [""]
     lines += report.commands_section([j for suite in SUITES for j in jobs(suite, minutes)], SCRIPT)
     lines += [f"`python {SCRIPT} run --suite SUITE` runs a suite's commands in this order, each long one holding"

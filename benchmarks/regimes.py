@@ -112,7 +112,7 @@ def render(name: str, root: Path = report.ROOT, minutes: float | None = None) ->
     tasks = next((list(e["tasks"]) for e in evals.values() if e), [])
     rows = []
     for r, e in evals.items():
-        run = report.training(root / "runs" / r)
+        run = report.recorded_training(root / "runs" / r, root / "results" / name / f"train-{r}.json")
         steps, mins = run.get("steps"), run.get("minutes")
         rows.append([f"`{r}`", *[report.pct(e["tasks"][t]["success_rate"]) if e else report.NOT_RUN for t in tasks],
                      f"**{report.pct(e['mean_success_rate']) if e else report.NOT_RUN}**", report.num(steps, "d"),

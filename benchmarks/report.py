@@ -176,16 +176,17 @@ def _read_number(path: Path, kind=float):
 
 
 def training(run: Path, keys: Iterable[str] = ("train/loss",), n: int = 5) -> dict:
-    """What a training run did: ``steps`` (optimiser steps, from metrics.csv), ``minutes`` and
-    ``jobs`` (recorded by :func:`run_jobs`), ``threads``, ``max_minutes``, ``max_steps`` (its
-    recipe, from hparams.yaml) and per loss key the mean of the ``first`` and ``last`` n logs."""
+    """What a training run did: ``steps`` (optimiser steps, from metrics.csv's logs of ``keys``, or of
+    anything when ``keys`` is empty), ``minutes`` and ``jobs`` (recorded by :func:`run_jobs`), ``threads``,
+    ``max_minutes``, ``max_steps`` (its recipe, from hparams.yaml) and per loss key the mean of the
+    ``first`` and ``last`` n logs."""
     out: dict = {"first": {}, "last": {}, "minutes": _read_number(run / "train_minutes.txt"),
                  "jobs": _read_number(run / "train_jobs.txt", int)}
     metrics = run / "metrics.csv"
     if metrics.is_file():
         with metrics.open() as fh:
             rows = list(csv.DictReader(fh))
-        steps = [int(r["step"]) for r in rows if any(r.get(k) for k in keys)]
+        steps = [int(r["step"]) for r in rows if r.get("step") and (not keys or any(r.get(k) for k in keys))]
         if steps:
             out["steps"] = max(steps) + 1  # Lightning logs the step counter before it increments
         for k in keys:
@@ -202,13 +203,16 @@ def training(run: Path, keys: Iterable[str] = ("train/loss",), n: int = 5) -> di
     return out
 
 
-def recorded_training(run: Path, record: Path) -> dict:
+def recorded_training(run: Path, record: Path, keys: Iterable[str] = ("train/loss",), n: int = 5) -> dict:
     """:func:`training` of ``run``, kept in ``record`` (a JSON file committed with the results): ``runs/`` is not
     committed, so where the run folder is gone (a fresh clone, another machine) the page still shows what it
     did. A run folder present is the source and refreshes its record."""
+    kept = load(record) or {}
     if not run.is_dir():
-        return load(record) or {}
-    out = training(run)
+        return kept
+    out = training(run, keys, n)
+    for part in ("first", "last"):  # the losses other pages asked for stay
+        out[part] = {**kept.get(part, {}), **out[part]}
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(out, indent=1) + "\n")
     return out
@@ -309,18 +313,20 @@ def latency_note(rows: list[dict] | None) -> str:
             " the recipes (latency does not depend on the weights).")
 
 
-def training_table(runs: dict[str, str], root: Path = ROOT, losses: dict[str, str] | None = None, n: int = 5,
-                   trend: bool = False) -> list[str]:
+def training_table(runs: dict[str, str], records: str, root: Path = ROOT, losses: dict[str, str] | None = None,
+                   n: int = 5, trend: bool = False) -> list[str]:
     """One row per run (recipe -> label): optimiser steps and minutes (of the recipe's caps), and
     the mean of the last ``n`` logs of each loss (``trend``: first n → last n, in one column).
-    Below it, how the runs shared the CPU, as recorded when they ran."""
+    Below it, how the runs shared the CPU, as recorded when they ran. Each run's figures are kept in
+    ``records/train-<run>.json`` (:func:`recorded_training`)."""
     losses = losses or {"train/loss": f"final loss (mean of last {n} logs)"}
     rows, side = [], {}
     for r, label in runs.items():
-        tr = training(root / "runs" / r, losses, n)
+        tr = {"first": {}, "last": {}, **recorded_training(root / "runs" / r, root / records / f"train-{r}.json",
+                                                            losses, n)}
         steps = NOT_RUN if tr.get("steps") is None else (
             f"{tr['steps']} / {tr['max_steps']}" if tr.get("max_steps") else str(tr["steps"]))
-        minutes = "-" if tr["minutes"] is None else (
+        minutes = "-" if tr.get("minutes") is None else (
             f"{tr['minutes']:g} / {tr['max_minutes']:g}" if tr.get("max_minutes") else f"{tr['minutes']:g}")
         if trend:
             cells = [", ".join(f"{k.rsplit('/', 1)[-1]} {tr['first'][k]:.3f} → {tr['last'][k]:.3f}"
@@ -328,7 +334,7 @@ def training_table(runs: dict[str, str], root: Path = ROOT, losses: dict[str, st
         else:
             cells = [num(tr["last"].get(k), ".4f") for k in losses]
         rows.append([label, steps, minutes, *cells])
-        if tr["jobs"]:
+        if tr.get("jobs"):
             side.setdefault((tr["jobs"], tr.get("threads")), []).append(label)
     cols = ["losses (first → last %d logs)" % n] if trend else list(losses.values())
     lines = table(["run", "optimiser steps / max", "minutes / cap", *cols], rows, "lrr" + ("l" if trend else
@@ -341,9 +347,10 @@ def training_table(runs: dict[str, str], root: Path = ROOT, losses: dict[str, st
     return lines
 
 
-def side_by_side(runs: Iterable[str], root: Path = ROOT) -> int:
+def side_by_side(runs: Iterable[str], records: str, root: Path = ROOT) -> int:
     """The most trainings recorded as having run side by side among ``runs`` (1 when unknown)."""
-    return max((training(root / "runs" / r, ())["jobs"] or 1 for r in runs), default=1)
+    return max((recorded_training(root / "runs" / r, root / records / f"train-{r}.json", ()).get("jobs") or 1
+                for r in runs), default=1)
 
 
 def commands_section(jobs: list[Job], script: str, together: int = 1) -> list[str]:

@@ -107,10 +107,10 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
                   " video loss under Training: flow-matching velocity MSE, about 1.2 for an untrained model)."]
     lines += ["", f"## Training (each variant: same recipe and data, at most {RECIPE_MINUTES if minutes is None else minutes:g}"
                   " minutes on one core of this 2-core CPU)", ""]
-    lines += report.training_table(VARIANTS, root, LOSSES)
+    lines += report.training_table(VARIANTS, "results/x_wam", root, LOSSES)
     lines += ["", "Training losses (mean of the last 5 logs) are not comparable across variants: each draws"
                   " different timesteps, and ANS masks the action/state losses of half the samples.", ""]
-    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, root))
+    lines += report.commands_section(jobs(minutes), SCRIPT, report.side_by_side(VARIANTS, "results/x_wam", root))
     lines += [s for s in (report.eval_note(evals.values()), report.latency_note(rows)) if s]
     return "\n".join(lines) + "\n"
 

@@ -61,6 +61,19 @@ def _row(page: str, first_cell: str, nth: int = 0) -> list[str]:
     return [c.strip() for c in line.strip("|").split("|")][1:]
 
 
+def test_training_records_keep_a_page_whole_once_the_runs_are_gone(tmp_path):
+    _run_folder(tmp_path, "fast-wam", [2.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5], "39.6\n", "2\n")
+    fast = importlib.import_module("fast_wam_results")
+    page = fast.render(root=tmp_path)
+    assert _row(page, "Fast-WAM (skip imagination)", nth=-1) == ["175 / 2400", "39.6 / 40", "0.7000"]
+    record = tmp_path / "results" / "fast_wam" / "train-fast-wam.json"
+    report.recorded_training(tmp_path / "runs" / "fast-wam", record, ())  # asking for no loss keeps the others'
+    assert json.loads(record.read_text())["last"] == {"train/loss": pytest.approx(0.7)}
+    shutil.rmtree(tmp_path / "runs")  # runs/ is not committed: a fresh clone has only the records
+    assert fast.render(root=tmp_path) == page
+    assert report.side_by_side(["fast-wam"], "results/fast_wam", tmp_path) == 2
+
+
 def test_fast_page_numbers_and_missing_cells(fast_page):
     # columns: Fast-WAM, Joint, IDM, no video
     assert _row(fast_page, "reach-v3") == ["100%", "not run", "75%", "not run"]
@@ -201,7 +214,7 @@ def test_run_jobs_n_at_a_time(tmp_path, monkeypatch, n, count):
     for i in range(count):
         assert (tmp_path / "runs" / f"r{i}" / "train_jobs.txt").read_text() == f"{n}\n"
         assert float((tmp_path / "runs" / f"r{i}" / "train_minutes.txt").read_text()) >= 0.0
-    assert report.side_by_side([f"r{i}" for i in range(count)], tmp_path) == n
+    assert report.side_by_side([f"r{i}" for i in range(count)], "results/page", tmp_path) == n
 
 
 def test_a_stage_2_waits_for_its_stage_1_in_the_same_group(tmp_path, monkeypatch):
