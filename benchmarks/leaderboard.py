@@ -96,6 +96,7 @@ ROWS = [
     Row("fast-wam-budget", "training", "fast-wam-tail, learning rate decayed over the minutes, not the steps"),
     Row("fast-wam-novideo-budget", "training", "fast-wam-budget without video co-training (λ = 0)"),
     Row("fast-wam-balanced", "training", "fast-wam-budget drawing every task equally often"),
+    Row("fast-wam-dart", "training", "fast-wam-budget on demonstrations with the expert perturbed (DART)"),
     Row("aha-wam-budget", "training", "AHA-WAM + chunks trained to their end, rate decayed over the minutes"),
     Row("x-wam-budget", "training", "X-WAM + chunks trained to their end, rate decayed over the minutes"),
     Row("harmo-wam-budget", "training", "HarmoWAM + chunks trained to their end, rate decayed over the minutes",

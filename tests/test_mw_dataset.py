@@ -123,6 +123,30 @@ def test_generation_resumes_and_keeps_finished_episodes(tmp_path):
 
 
 @pytest.mark.render
+def test_dart_noise_moves_the_robot_and_records_the_experts_own_actions(tmp_path):
+    from wamzoo.data.generate import _env, generate, record_episode
+    from wamzoo.envs.metaworld import expert
+
+    env = _env("reach-v3", ("top",), 16, 500)
+    clean, noisy = record_episode(env, 3), record_episode(env, 3, noise=0.5)
+    assert not np.allclose(clean["state"][:10], noisy["state"][:10])   # the perturbed actions moved the hand
+    act = expert("reach-v3")                                            # replay: every recorded action is the
+    obs, info = env.reset(seed=3)                                       # expert's at the state it was taken in
+    rng = np.random.default_rng(3)
+    for t, recorded in enumerate(noisy["action"]):
+        np.testing.assert_allclose(recorded, act(info["privileged"]), atol=1e-6)
+        np.testing.assert_allclose(obs["state"], noisy["state"][t], atol=1e-6)
+        step = np.clip(recorded + rng.normal(0.0, 0.5, recorded.shape), -1.0, 1.0).astype(recorded.dtype)
+        obs, _, _, _, info = env.step(step)
+    out = generate(tmp_path / "ds", ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], noise=0.5,
+                   progress=False)
+    with pytest.raises(WamzooError, match="data.noise=0.0"):              # a recipe without noise refuses it
+        MetaWorldDataModule(str(out), tasks=["reach-v3"], episodes=1).prepare_data()
+    with pytest.raises(WamzooError, match="--noise"):
+        generate(out, ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], progress=False)
+
+
+@pytest.mark.render
 def test_only_successful_demonstrations_are_kept_unless_asked(tmp_path):
     from wamzoo.data.generate import generate
 

@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     mw.add_argument("--keep-failures", action="store_true", help="also keep episodes the expert failed")
     mw.add_argument("--size", type=int, default=None, help="camera resolution in pixels, square (default 64)")
     mw.add_argument("--cameras", default=None, help="comma-separated camera names (default oblique,top)")
+    mw.add_argument("--noise", type=float, default=0.0, help="DART: the expert's executed actions perturbed by"
+                    " Gaussian noise of this standard deviation, its own actions recorded (default 0: none)")
     mw.add_argument("--lerobot-env", action="store_true", help="the camera and state of LeRobot's Meta-World env"
                     " (lerobot-eval --env.type=metaworld), frames as PNG in the parquet files")
     mw.set_defaults(fn=cmd_data)

@@ -30,6 +30,7 @@ missing and ``episodes`` is set, so ``wamzoo train recipe.yaml`` works on a fres
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -167,6 +168,8 @@ class MetaWorldDataModule(L.LightningDataModule):
         cameras: subset of the dataset's cameras (default: all); depth: add metric depth.
         episodes: demonstrations per task to generate when ``root`` has no dataset (``None``: fail).
         size: image size of generated data; generate_workers: generation processes.
+        noise: DART's perturbation of the expert in generated data (:mod:`wamzoo.data.generate`); a dataset
+            already in ``root`` must have been made with the same.
         extras: per-step values added to every window, ``{name: "module:function"}`` or
             ``{name: {fn: "module:function", **kwargs}}`` (see :func:`step_extras`).
         step_obs: add the frames and states observed before every action of the chunk (module doc).
@@ -181,7 +184,7 @@ class MetaWorldDataModule(L.LightningDataModule):
 
     def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
-                 depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2,
+                 depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2, noise: float = 0.0,
                  extras: dict[str, Any] | None = None, step_obs: bool = False, shift: int = 0,
                  action_tail: str = "mask", balance: str = "frames", batch_size: int = 32, num_workers: int = 2,
                  seed: int = 0):
@@ -192,6 +195,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.window_args = dict(horizon=horizon, n_obs=n_obs, n_future=n_future, frame_stride=frame_stride)
         self.cameras, self.depth, self.episodes, self.size = cameras, depth, episodes, size
         self.generate_workers, self.batch_size, self.num_workers = generate_workers, batch_size, num_workers
+        self.noise = noise
         self.seed = seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
@@ -211,13 +215,17 @@ class MetaWorldDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Generate the dataset if ``root`` has none and ``episodes`` is set."""
+        made = self.root / "raw" / "settings.json"
+        if made.is_file() and json.loads(made.read_text()).get("noise", 0.0) != self.noise:
+            raise WamzooError(f"{self.root} was generated with noise {json.loads(made.read_text()).get('noise', 0.0)},"
+                              f" the recipe asks for data.noise={self.noise}: point data.root at another folder")
         if (self.root / "meta" / "info.json").is_file():
             return
         tasks = self._selected_tasks()
         if self.episodes is None or tasks is None:
             read_info(self.root)  # raises, naming the command that makes the dataset
         generate(self.root, tasks, self.episodes, cameras=self.cameras, size=self.size,
-                 workers=self.generate_workers)
+                 workers=self.generate_workers, noise=self.noise)
 
     def windows(self) -> Windows:
         if self._windows is None:

@@ -12,7 +12,11 @@ LeRobot's ``LeRobotDataset`` and wamzoo's trainer read it.
 
 Each task gets ``episodes`` demonstrations by Meta-World's own scripted expert on the layouts of
 seeds ``seed, seed + 1, ...`` (training seeds, see :mod:`wamzoo.envs.metaworld`); an episode ends at
-the environment's first ``success`` (or at ``max_steps``). Only successful episodes are kept
+the environment's first ``success`` (or at ``max_steps``). With ``noise`` > 0 the expert is driven off its path
+as in DART (Laskey et al. 2017, "DART: Noise Injection for Robust Imitation Learning", Sec. 4): the action
+executed is the expert's plus Gaussian noise of that standard deviation (clipped to the action space, drawn from
+the episode's seed), the action recorded is the expert's own, so the demonstrations show how to come back to
+the path from the states a learned policy drifts into. Only successful episodes are kept
 unless ``keep_failures``; the dataset is the first ``episodes`` kept seeds of each task, so it does
 not depend on the number of workers.
 
@@ -32,7 +36,7 @@ Layout of ``DIR`` (LeRobot v3 for everything per frame and low-dimensional; fram
     arrays/observation.images.<cam>.npy   [N, 3, H, W] uint8, row i = frame ``index`` i
     arrays/observation.depth.<cam>.npy    [N, 1, H, W] float16, metres
     raw/<task>/<seed>.{ok,fail}.npz       finished episodes (compressed), the resume state
-    raw/settings.json, raw/generate.lock  cameras/size the episodes were made with; one generator at a time
+    raw/settings.json, raw/generate.lock  cameras/size/noise the episodes were made with; one generator at a time
 
 Frames are uncompressed ``.npy`` so that training memory-maps them (shared by DataLoader workers
 through the page cache, no decoding). Row ``t`` holds the observation before action ``t``;
@@ -97,11 +101,12 @@ def _env(task: str, cameras: tuple[str, ...], size: int, max_steps: int, lerobot
     return _ENV["env"]
 
 
-def record_episode(env, seed: int) -> dict[str, np.ndarray]:
-    """Run the scripted expert on ``seed``'s layout; arrays of the whole episode."""
+def record_episode(env, seed: int, noise: float = 0.0) -> dict[str, np.ndarray]:
+    """Run the scripted expert on ``seed``'s layout, its actions perturbed by ``noise`` (DART, module doc);
+    arrays of the whole episode, with the expert's unperturbed actions."""
     from wamzoo.envs.metaworld import expert
 
-    act = expert(env.task)
+    act, rng = expert(env.task), np.random.default_rng(seed)
     obs, info = env.reset(seed=seed)
     seen = [k for k in ("rgb", "depth", "state", "extrinsics") if k in obs]  # LeRobot's view has no depth
     rows: dict[str, list] = {k: [] for k in (*seen, "action", "reward", "success")}
@@ -111,6 +116,8 @@ def record_episode(env, seed: int) -> dict[str, np.ndarray]:
         for k in seen:
             rows[k].append(obs[k].astype(np.float16) if k == "depth" else obs[k])
         rows["action"].append(action)
+        if noise:
+            action = np.clip(action + rng.normal(0.0, noise, action.shape), -1.0, 1.0).astype(action.dtype)
         obs, reward, _, truncated, info = env.step(action)
         rows["reward"].append(reward)
         rows["success"].append(info["success"])
@@ -122,8 +129,8 @@ def record_episode(env, seed: int) -> dict[str, np.ndarray]:
 
 
 def _episode_job(out: str, task: str, seed: int, cameras: tuple[str, ...], size: int,
-                 max_steps: int, lerobot_env: bool = False) -> tuple[str, int, bool, int]:
-    ep = record_episode(_env(task, cameras, size, max_steps, lerobot_env), seed)
+                 max_steps: int, lerobot_env: bool = False, noise: float = 0.0) -> tuple[str, int, bool, int]:
+    ep = record_episode(_env(task, cameras, size, max_steps, lerobot_env), seed, noise)
     success = bool(ep["success"][-1])
     folder = Path(out) / "raw" / task
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,9 +167,9 @@ def _finished(out: Path, task: str) -> dict[int, bool]:
 
 def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: int = 0, workers: int = 2,
              keep_failures: bool = False, cameras: Sequence[str] | None = None, size: int = 64,
-             max_steps: int = 500, progress: bool = True, lerobot_env: bool = False) -> Path:
+             max_steps: int = 500, progress: bool = True, lerobot_env: bool = False, noise: float = 0.0) -> Path:
     """Write (or resume, or extend) the demonstration dataset ``out``; returns its path. ``lerobot_env``: the
-    camera and layout of LeRobot's Meta-World env (see module doc).
+    camera and layout of LeRobot's Meta-World env; ``noise``: DART's perturbation of the expert (module doc).
 
     >>> generate("data/mw-easy", SUITES["mw-easy"], episodes=20, workers=2)   # doctest: +SKIP
     """
@@ -173,23 +180,27 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
     out, cameras = Path(out), tuple(cameras or ((LEROBOT_CAMERA,) if lerobot_env else DEFAULT_CAMERAS))
     if episodes < 1:
         raise WamzooError(f"--episodes must be >= 1, got {episodes}")
+    if noise < 0:
+        raise WamzooError(f"--noise is a standard deviation, >= 0; got {noise}")
     max_tries = 3 * episodes + 10
     check_seeds(range(seed, seed + max_tries), "train")
     settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps}
     if lerobot_env:
         settings["lerobot_env"] = True
+    if noise:
+        settings["noise"] = noise
     (out / "raw").mkdir(parents=True, exist_ok=True)
     with open(out / "raw" / "generate.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second generator into ``out`` waits, then finds the episodes made
         cfg = out / "raw" / "settings.json"
         if cfg.is_file() and json.loads(cfg.read_text()) != settings:
             raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
-                              " use another --out or the same --cameras/--size/--lerobot-env")
+                              " use another --out or the same --cameras/--size/--lerobot-env/--noise")
         cfg.write_text(json.dumps(settings))
         done = {t: _finished(out, t) for t in tasks}
         try:
             _run_jobs(out, done, list(tasks), episodes, seed, max_tries, workers, keep_failures,
-                      (cameras, size, max_steps, lerobot_env), progress)
+                      (cameras, size, max_steps, lerobot_env, noise), progress)
         except KeyboardInterrupt:
             kept = sum(len(_finished(out, t)) for t in tasks)
             raise Interrupted(f"interrupted: {kept} finished episodes kept in {out / 'raw'}; rerun the same command"
@@ -459,7 +470,7 @@ def generate_from_args(args) -> int:
     t0 = time.perf_counter()
     out = generate(args.out, tasks, args.episodes, seed=args.seed, workers=args.workers,
                    keep_failures=args.keep_failures, cameras=cameras, size=args.size or 64,
-                   lerobot_env=getattr(args, "lerobot_env", False))
+                   lerobot_env=getattr(args, "lerobot_env", False), noise=args.noise)
     info = json.loads((out / "meta" / "info.json").read_text())
     Console().print(f"[green]wrote[/] {out}: {info['total_episodes']} episodes, {info['total_frames']} frames,"
                     f" seeds {info['wamzoo']['seed_range']} ({time.perf_counter() - t0:.0f} s)")
