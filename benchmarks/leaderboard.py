@@ -160,9 +160,10 @@ def board(root: Path = report.ROOT) -> list[dict]:
     records = []
     for row in ROWS:
         e, borrowed = _eval(root, row.name)
-        # a borrowed evaluation is of the page's run: this machine's run of the row (e.g. a stage 1) is not it
-        trained = {} if borrowed else report.recorded_training(root / "runs" / row.folder,
-                                                               root / OUT / f"train-{row.folder}.json")
+        # a borrowed evaluation is of the page's run, whose figures its page recorded: this machine's run of the
+        # row (e.g. a stage 1) is not it
+        trained = (report.load(root / Path(borrowed).parent / f"train-{row.folder}.json") or {} if borrowed else
+                   report.recorded_training(root / "runs" / row.folder, root / OUT / f"train-{row.folder}.json"))
         latency = lat.get(row.folder, {})
         journal = root / OUT / f"eval-{row.name}.json.partial"  # an evaluation under way (wamzoo.journal)
         records.append({
@@ -234,7 +235,7 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
               " Steps and minutes: the run's `metrics.csv` and wall time. A HarmoWAM row's minutes are its stage 2's;"
               " its stage 1 trained for the other half of the budget (`harmo-wam-on-fast-wam`: the `fast-wam` row).",
               "† evaluation read from the paper's page (same recipe, same budget, same layouts) until the row's own"
-              " evaluation exists; steps and minutes are then the page's run's, not shown here ('-')."]
+              " evaluation exists; steps and minutes are then the page's run's (its training table)."]
     lines += _regime_section(root) + [""]
     lines += report.commands_section(jobs(minutes), SCRIPT, 2)
     lines += ["Evaluation commands as recorded in each result file:", ""]

@@ -316,6 +316,9 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     kept = {r["row"]: r for r in board.board(tmp_path)}["fast-wam-ans"]
     assert (kept["steps"], kept["train_minutes"]) == (50, 39.5)
     assert records["fast-wam"]["from_page"] == "results/fast_wam/eval-fast-wam.json"
+    assert records["fast-wam"]["steps"] is None                     # the page recorded no training of its run
+    (tmp_path / "results" / "fast_wam" / "train-fast-wam.json").write_text(json.dumps({"steps": 7, "minutes": 40.0}))
+    assert board.board(tmp_path)[0]["steps"] == 7                   # now it has: the page's run's steps
     assert records["x-wam"]["mean_success"] is None  # another budget on its page: never borrowed
     page = board.render(root=tmp_path)
     assert _row(page, "`fast-wam-ans`")[:5] == ["mix", "Fast-WAM + X-WAM", "50%", "100%", "**75%**"]
