@@ -269,3 +269,42 @@ def test_grid_option_refuses_bad_end_points(grid):
         FlowSampler("unipc", 10, 5.0, grid=grid)
     with pytest.raises(ValueError, match=r"^infer_grid must"):
         FlowMatchingScheduler(solver="euler", infer_grid=grid)
+
+
+def test_spatial_softmax_finds_a_bright_pixel():
+    from wamzoo.nn.spatial_softmax import spatial_softmax
+    maps = torch.zeros(1, 2, 5, 9)
+    maps[0, 0, 1, 6] = 100.0  # row 1 of 5, column 6 of 9
+    maps[0, 1, 4, 0] = 100.0
+    xy = spatial_softmax(maps)
+    torch.testing.assert_close(xy[0], torch.tensor([[-1 + 2 * 6 / 8, -1 + 2 * 1 / 4], [-1.0, 1.0]]))
+    torch.testing.assert_close(spatial_softmax(torch.zeros(1, 1, 5, 9)), torch.zeros(1, 1, 2))  # flat: the centre
+
+
+def test_keypoint_encoder_learns_where_a_dot_is():
+    """Regressing a dot's position through the keypoint tokens converges fast: what the encoder is for."""
+    from wamzoo.nn.spatial_softmax import KeypointEncoder
+    torch.manual_seed(0)
+    enc = KeypointEncoder(num_views=2, keypoints=4, dim=8, width=8)
+    head = torch.nn.Linear(8 * 8, 2)
+    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-2)
+
+    def dots(n):
+        pos = torch.randint(2, 30, (n, 2))
+        frames = torch.zeros(n, 2, 3, 32, 32)
+        for i, (r, c) in enumerate(pos.tolist()):
+            frames[i, :, 0, r - 1:r + 2, c - 1:c + 2] = 1.0  # a red dot seen by both views
+        return frames, pos.float() / 16 - 1
+
+    losses = []
+    for _ in range(150):
+        frames, target = dots(32)
+        loss = torch.nn.functional.mse_loss(head(enc(frames).flatten(1)), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-10:]) / 10 < 0.1 * sum(losses[:10]) / 10, losses[::15]
+    assert enc.convs[0].weight.grad.abs().sum() > 0 and enc.log_temperature.grad is not None
+    with pytest.raises(ValueError, match="built for 2 views"):
+        enc(torch.zeros(1, 3, 3, 32, 32))

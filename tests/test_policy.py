@@ -154,3 +154,22 @@ def test_a_call_without_a_generator_is_seeded_per_sample():
     torch.testing.assert_close(policy.predict_action(obs.index([1])), first[1:2], atol=1e-5, rtol=0)
     assert not torch.equal(policy.predict_action(obs, seed=1), first)
     assert not torch.equal(policy.predict_action(obs, seed=None), policy.predict_action(obs, seed=None))
+
+
+def test_keypoint_context_reads_the_present_frame_and_trains(setup):
+    """``policy.context.keypoints``: the present frame's keypoints join the context; the action loss trains them."""
+    _, batch, info, recipe = setup
+    torch.manual_seed(0)
+    policy = WAMPolicy.from_config({**recipe.policy, "context": {**recipe.policy["context"], "keypoints": 3}}, info)
+    cond = policy.condition(batch)
+    plain = WAMPolicy.from_config(recipe.policy, info).condition(batch)
+    assert cond.context.shape[1] == plain.context.shape[1] + 3 * info.num_views
+    future = batch.rgb.clone()
+    future[:, batch.n_obs:] = 0  # only the present frame is read
+    torch.testing.assert_close(policy.condition(batch.replace(rgb=future)).context, cond.context)
+    loss, _ = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert policy.context.keypoints.convs[0].weight.grad.abs().sum() > 0
+    obs = batch.observation()
+    policy.eval()
+    assert policy.predict_action(obs).shape == batch.action.shape

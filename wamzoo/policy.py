@@ -83,6 +83,8 @@ class WAMPolicy(nn.Module):
         ctx_cfg.setdefault("dim", 64)
         ctx_cfg.setdefault("num_tasks", len(info.tasks))
         ctx_cfg.setdefault("state_dim", info.state_dim)
+        if ctx_cfg.get("keypoints"):
+            ctx_cfg.setdefault("num_views", info.num_views)
         context = ContextEncoder(**ctx_cfg)
         facts = {
             "action_dim": info.action_dim, "state_dim": info.state_dim, "horizon": info.horizon,
