@@ -97,6 +97,7 @@ ROWS = [
     Row("fast-wam-novideo-budget", "training", "fast-wam-budget without video co-training (λ = 0)"),
     Row("fast-wam-balanced", "training", "fast-wam-budget drawing every task equally often"),
     Row("fast-wam-dart", "training", "fast-wam-budget on demonstrations with the expert perturbed (DART)"),
+    Row("fast-wam-keypoints", "training", "fast-wam-budget + 16 spatial-softmax keypoints per view in the context"),
     Row("aha-wam-budget", "training", "AHA-WAM + chunks trained to their end, rate decayed over the minutes"),
     Row("x-wam-budget", "training", "X-WAM + chunks trained to their end, rate decayed over the minutes"),
     Row("harmo-wam-budget", "training", "HarmoWAM + chunks trained to their end, rate decayed over the minutes",
@@ -148,8 +149,9 @@ def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.J
                                     after=f"runs/{row.stage1}" if row.stage1 else None))
     out += [report.eval_job(f"runs/{r.folder}", ["--suite", "mw-easy", *r.eval_args], EPISODES,
                             f"{OUT}/eval-{r.name}.json") for r in rows]
-    # latency does not depend on the weights: every row's recipe is timed (untrained), runs or not
-    bench = ["wamzoo", "bench", "latency", *[r.name for r in rows if r.run is None], "--repeats", "20"]
+    # latency does not depend on the weights: every row's recipe is timed (untrained), runs or not, and all of
+    # them whatever --rows says (one interleaved run keeps them comparable and the file whole)
+    bench = ["wamzoo", "bench", "latency", *[r.name for r in ROWS if r.run is None], "--repeats", "20"]
     out.append(report.Job("latency", bench + ["--json", f"{OUT}/latency.json"]))
     return out
 
