@@ -98,6 +98,7 @@ ROWS = [
     Row("fast-wam-balanced", "training", "fast-wam-budget drawing every task equally often"),
     Row("fast-wam-dart", "training", "fast-wam-budget on demonstrations with the expert perturbed (DART)"),
     Row("fast-wam-keypoints", "training", "fast-wam-budget + 16 spatial-softmax keypoints per view in the context"),
+    Row("aha-wam-keypoints", "training", "AHA-WAM + 16 spatial-softmax keypoints per view in the context"),
     Row("aha-wam-budget", "training", "AHA-WAM + chunks trained to their end, rate decayed over the minutes"),
     Row("x-wam-budget", "training", "X-WAM + chunks trained to their end, rate decayed over the minutes"),
     Row("harmo-wam-budget", "training", "HarmoWAM + chunks trained to their end, rate decayed over the minutes",
