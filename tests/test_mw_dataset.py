@@ -305,3 +305,35 @@ def test_task_balance_draws_every_task_equally_often(mw_dataset):
     assert abs(by_task - 0.5) < 0.03 and abs(by_frame - reach) < 0.03
     with pytest.raises(WamzooError, match="data.balance must be one of frames, tasks"):
         MetaWorldDataModule(str(mw_dataset), balance="episodes")
+
+
+@pytest.mark.render
+@pytest.mark.filterwarnings("ignore:Constant")
+def test_recorded_actions_are_the_executed_ones_and_older_datasets_are_refused_untouched(tmp_path):
+    """The experts' raw outputs reach +-12 and ``step`` clips to [-1, 1]: the dataset records the clipped
+    action, which executes the same; a dataset recorded before that is refused, naming the fix, and kept."""
+    import json
+
+    from metaworld.policies import ENV_POLICY_MAP
+
+    from wamzoo.data.generate import _env, generate, record_episode
+    from wamzoo.envs.metaworld import expert
+
+    env = _env("reach-v3", ("top",), 16, 500)
+    _, info = env.reset(seed=1)
+    raw = np.asarray(ENV_POLICY_MAP["reach-v3"]().get_action(info["privileged"]))
+    assert np.abs(raw).max() > 1                                    # the expert's own output leaves the space
+    np.testing.assert_array_equal(expert("reach-v3")(info["privileged"]), np.clip(raw, -1, 1).astype(np.float32))
+    episode = record_episode(env, 1)
+    assert np.abs(episode["action"]).max() <= 1 and np.abs(episode["action"][0, :3]).max() == 1
+    assert episode["success"][-1]                                   # the clipped expert still succeeds
+    out = generate(tmp_path / "ds", ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], progress=False)
+    cfg = out / "raw" / "settings.json"
+    old = {k: v for k, v in json.loads(cfg.read_text()).items() if k != "actions"}
+    cfg.write_text(json.dumps(old))                                 # as an older wamzoo wrote it
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(WamzooError, match="unclipped expert actions.*another folder"):
+        MetaWorldDataModule(str(out), tasks=["reach-v3"], episodes=1).prepare_data()
+    with pytest.raises(WamzooError, match="unclipped expert actions"):
+        generate(out, ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], progress=False)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before and json.loads(cfg.read_text()) == old

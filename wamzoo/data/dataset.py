@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from wamzoo.batch import Batch
 from wamzoo.data.augment import shift_intrinsics, shift_offsets, shift_views
-from wamzoo.data.generate import generate
+from wamzoo.data.generate import generate, stale_actions
 from wamzoo.data.info import DataInfo
 from wamzoo.data.lerobot import LeRobotFrames, read_info, read_tasks
 from wamzoo.errors import WamzooError
@@ -215,6 +215,8 @@ class MetaWorldDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Generate the dataset if ``root`` has none and ``episodes`` is set."""
+        if stale := stale_actions(self.root):
+            raise WamzooError(stale)
         made = self.root / "raw" / "settings.json"
         if made.is_file() and json.loads(made.read_text()).get("noise", 0.0) != self.noise:
             raise WamzooError(f"{self.root} was generated with noise {json.loads(made.read_text()).get('noise', 0.0)},"

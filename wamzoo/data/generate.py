@@ -12,10 +12,13 @@ LeRobot's ``LeRobotDataset`` and wamzoo's trainer read it.
 
 Each task gets ``episodes`` demonstrations by Meta-World's own scripted expert on the layouts of
 seeds ``seed, seed + 1, ...`` (training seeds, see :mod:`wamzoo.envs.metaworld`); an episode ends at
-the environment's first ``success`` (or at ``max_steps``). With ``noise`` > 0 the expert is driven off its path
+the environment's first ``success`` (or at ``max_steps``). The action recorded is the one the environment
+executes: Meta-World's experts are proportional controllers whose raw outputs reach +-12 while ``step`` clips
+to the action space [-1, 1]; recording them raw stretched the normalised range twelvefold, so a reach towards a
+goal 10 cm to the left (-0.5) was 4% of it and the policies learned to ignore the goal. With ``noise`` > 0 the expert is driven off its path
 as in DART (Laskey et al. 2017, "DART: Noise Injection for Robust Imitation Learning", Sec. 4): the action
 executed is the expert's plus Gaussian noise of that standard deviation (clipped to the action space, drawn from
-the episode's seed), the action recorded is the expert's own, so the demonstrations show how to come back to
+the episode's seed), the action recorded is the expert's own (clipped), so the demonstrations show how to come back to
 the path from the states a learned policy drifts into. Only successful episodes are kept
 unless ``keep_failures``; the dataset is the first ``episodes`` kept seeds of each task, so it does
 not depend on the number of workers.
@@ -66,6 +69,8 @@ import numpy as np
 from wamzoo.errors import DataError, Interrupted, WamzooError
 
 CODEBASE_VERSION = "v3.0"
+#: What ``action`` records (``raw/settings.json``): the action executed, in the action space (module doc).
+ACTIONS = "executed"
 DATA_FILE = "data/chunk-000/file-000.parquet"
 EPISODES_FILE = "meta/episodes/chunk-000/file-000.parquet"
 
@@ -165,6 +170,18 @@ def _finished(out: Path, task: str) -> dict[int, bool]:
     return done
 
 
+def stale_actions(root: str | os.PathLike) -> str | None:
+    """Why the dataset ``root`` made by this generator cannot be used as it is (``None``: it can): its episodes
+    were recorded before the actions were the executed ones (module doc)."""
+    cfg = Path(root) / "raw" / "settings.json"
+    if not cfg.is_file() or json.loads(cfg.read_text()).get("actions") == ACTIONS:
+        return None
+    return (f"{root} was made by an older wamzoo that recorded Meta-World's unclipped expert actions (up to +-12;"
+            " the environment executes them clipped to +-1), on which policies learn to ignore the goal; nothing"
+            " was changed: make it again into another folder (`wamzoo data metaworld ... --out NEW`, or a recipe's"
+            " data.root naming a new folder generates it) or move this one away")
+
+
 def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: int = 0, workers: int = 2,
              keep_failures: bool = False, cameras: Sequence[str] | None = None, size: int = 64,
              max_steps: int = 500, progress: bool = True, lerobot_env: bool = False, noise: float = 0.0) -> Path:
@@ -184,7 +201,7 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
         raise WamzooError(f"--noise is a standard deviation, >= 0; got {noise}")
     max_tries = 3 * episodes + 10
     check_seeds(range(seed, seed + max_tries), "train")
-    settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps}
+    settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps, "actions": ACTIONS}
     if lerobot_env:
         settings["lerobot_env"] = True
     if noise:
@@ -193,6 +210,8 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
     with open(out / "raw" / "generate.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second generator into ``out`` waits, then finds the episodes made
         cfg = out / "raw" / "settings.json"
+        if stale := stale_actions(out):
+            raise WamzooError(stale)
         if cfg.is_file() and json.loads(cfg.read_text()) != settings:
             raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
                               " use another --out or the same --cameras/--size/--lerobot-env/--noise")

@@ -119,12 +119,15 @@ def check_seeds(seeds: Sequence[int] | range, split: str) -> None:
 
 
 def expert(task: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Meta-World's scripted expert for ``task``: ``info["privileged"]`` -> action ``[4]``."""
+    """Meta-World's scripted expert for ``task``: ``info["privileged"]`` -> action ``[4]`` in the action space.
+
+    The experts are proportional controllers whose outputs reach +-12; :meth:`MetaWorldEnv.step` clips to
+    [-1, 1], so the action returned is the clipped one, the action the environment executes."""
     from metaworld.policies import ENV_POLICY_MAP
 
     warnings.filterwarnings("ignore", "Constant\\(s\\) may be too high", UserWarning)  # their P-gains, by design
     policy = ENV_POLICY_MAP[task]()
-    return lambda privileged: np.asarray(policy.get_action(privileged), dtype=np.float32)
+    return lambda privileged: np.clip(np.asarray(policy.get_action(privileged), dtype=np.float32), -1.0, 1.0)
 
 
 #: LeRobot's Meta-World env (``lerobot.envs.metaworld``): its camera, that camera's position, its render size.
