@@ -157,6 +157,10 @@ def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.J
     return out
 
 
+#: The action bound of a row whose training record predates ``action_bound``: every such run used unclipped actions.
+UNCLIPPED = 12.0
+
+
 def board(root: Path = report.ROOT) -> list[dict]:
     """One record per row from the result files (``None`` fields where not run)."""
     lat = report.latency_by_target(report.load(root / OUT / "latency.json"))
@@ -175,6 +179,8 @@ def board(root: Path = report.ROOT) -> list[dict]:
             "mean_success": e["mean_success_rate"] if e else None,
             "latency_ms": latency.get("median_ms"), "params_m": latency.get("params_m"),
             "steps": trained.get("steps"), "train_minutes": trained.get("minutes"),
+            # an evaluated run recorded before the records kept the data's action bound trained on unclipped actions
+            "unclipped_actions": e is not None and trained.get("action_bound", UNCLIPPED) > 1,
             "eval_command": e.get("command") if e else None,
             "from_page": borrowed,
             "episodes_evaluated": len(read_journal(journal)[1]) if e is None and journal.exists() else None,
@@ -223,7 +229,7 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
     rows = []
     for r in records:
         s = r["success"]
-        rows.append([f"`{r['row']}`" + (" †" if r["from_page"] else ""), r["group"], r["parts"], *[report.pct(s[t]) if s else report.NOT_RUN
+        rows.append([f"`{r['row']}`" + (" †" if r["from_page"] else "") + (" ‡" if r["unclipped_actions"] else ""), r["group"], r["parts"], *[report.pct(s[t]) if s else report.NOT_RUN
                                                                for t in tasks],
                      f"**{report.pct(r['mean_success'])}**" if r["episodes_evaluated"] is None
                      else f"**{r['episodes_evaluated']}/{EPISODES * len(tasks)} evaluated**",
@@ -238,7 +244,10 @@ def render(minutes: float | None = None, root: Path = report.ROOT) -> str:
               " Steps and minutes: the run's `metrics.csv` and wall time. A HarmoWAM row's minutes are its stage 2's;"
               " its stage 1 trained for the other half of the budget (`harmo-wam-on-fast-wam`: the `fast-wam` row).",
               "† evaluation read from the paper's page (same recipe, same budget, same layouts) until the row's own"
-              " evaluation exists; steps and minutes are then the page's run's (its training table)."]
+              " evaluation exists; steps and minutes are then the page's run's (its training table).",
+              "‡ trained on demonstrations that recorded Meta-World's unclipped expert actions (up to ±12, executed"
+              " clipped to ±1; `wamzoo.data.generate`), on which policies learned to ignore the goal: compare these"
+              " rows with each other only; unmarked rows trained on the executed actions."]
     lines += _regime_section(root) + [""]
     lines += report.commands_section(jobs(minutes), SCRIPT, 2)
     lines += ["Evaluation commands as recorded in each result file:", ""]

@@ -178,8 +178,9 @@ def _read_number(path: Path, kind=float):
 def training(run: Path, keys: Iterable[str] = ("train/loss",), n: int = 5) -> dict:
     """What a training run did: ``steps`` (optimiser steps, from metrics.csv's logs of ``keys``, or of
     anything when ``keys`` is empty), ``minutes`` and ``jobs`` (recorded by :func:`run_jobs`), ``threads``,
-    ``max_minutes``, ``max_steps`` (its recipe, from hparams.yaml) and per loss key the mean of the
-    ``first`` and ``last`` n logs."""
+    ``max_minutes``, ``max_steps`` (its recipe, from hparams.yaml), ``action_bound`` (the largest absolute action
+    of its data's statistics: above 1, the demonstrations recorded the experts' unclipped actions, see
+    :mod:`wamzoo.data.generate`) and per loss key the mean of the ``first`` and ``last`` n logs."""
     out: dict = {"first": {}, "last": {}, "minutes": _read_number(run / "train_minutes.txt"),
                  "jobs": _read_number(run / "train_jobs.txt", int)}
     metrics = run / "metrics.csv"
@@ -198,8 +199,12 @@ def training(run: Path, keys: Iterable[str] = ("train/loss",), n: int = 5) -> di
     if hparams.is_file():
         import yaml
 
-        trainer = ((yaml.safe_load(hparams.read_text()) or {}).get("recipe") or {}).get("trainer") or {}
+        doc = yaml.safe_load(hparams.read_text()) or {}
+        trainer = (doc.get("recipe") or {}).get("trainer") or {}
         out.update({k: trainer.get(k) for k in ("threads", "max_minutes", "max_steps")})
+        action = ((doc.get("info") or {}).get("stats") or {}).get("action") or {}
+        if action.get("min") and action.get("max"):
+            out["action_bound"] = max(abs(float(v)) for v in [*action["min"], *action["max"]])
     return out
 
 

@@ -35,7 +35,8 @@ def _run_folder(root: Path, recipe: str, losses: list[float], minutes: str | Non
         lines += [f",0.001,{step},", f"0,,{step},{loss}"]  # a learning-rate row and a loss row per log
     (run / "metrics.csv").write_text("\n".join(lines) + "\n")
     (run / "hparams.yaml").write_text(yaml.safe_dump(
-        {"recipe": {"name": recipe, "trainer": {"max_steps": 2400, "max_minutes": 40.0, "threads": 1}}}))
+        {"recipe": {"name": recipe, "trainer": {"max_steps": 2400, "max_minutes": 40.0, "threads": 1}},
+         "info": {"stats": {"action": {"min": [-1.0, -0.5], "max": [1.0, 0.25]}}}}))
     if minutes:
         (run / "train_minutes.txt").write_text(minutes)
     if jobs:
@@ -322,7 +323,9 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     assert records["x-wam"]["mean_success"] is None  # another budget on its page: never borrowed
     page = board.render(root=tmp_path)
     assert _row(page, "`fast-wam-ans`")[:5] == ["mix", "Fast-WAM + X-WAM", "50%", "100%", "**75%**"]
-    assert _row(page, "`fast-wam` †")[4] == "**50%**" and "not run" in page
+    assert _row(page, "`fast-wam` † ‡")[4] == "**50%**" and "not run" in page
+    # a row whose record predates the data's action bound trained on unclipped actions (‡); this run did not
+    assert not kept["unclipped_actions"] and records["fast-wam"]["unclipped_actions"] and "‡ trained on" in page
     from wamzoo.journal import EvalJournal                # an evaluation under way: how far it got, no numbers
 
     EvalJournal(out / "eval-x-wam-sync.json.partial", {"policy": "p"}).record(
