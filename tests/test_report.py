@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -356,3 +357,18 @@ def test_leaderboard_holds_the_regimes_with_their_paired_difference(tmp_path):
     page = board.render(root=tmp_path)
     assert _row(page, "[depth](depth.md)")[2:5] == ["75%", "25%", "**+50.0** [+0.0, +100.0]"]
     assert _row(page, "[ovcr](ovcr.md)")[4] == "not run"
+
+
+@pytest.mark.render
+def test_goal_reading_compares_the_policys_first_actions_with_the_experts(mw_dataset, capsys):
+    from wamzoo.data.dataset import MetaWorldDataModule
+    from wamzoo.policy import WAMPolicy
+    from wamzoo.recipes import compose
+
+    goal = importlib.import_module("goal_reading")
+    info = MetaWorldDataModule(str(mw_dataset), horizon=8, n_obs=2, n_future=1, frame_stride=4).info()
+    policy = WAMPolicy.from_config(compose("mw-tiny").policy, info).eval()
+    pred, rec = goal.first_actions(policy, mw_dataset, "reach-v3", 5)
+    assert pred.shape == rec.shape == (1, 3) and np.abs(rec).max() <= 1   # one episode of reach in the fixture
+    with pytest.raises(SystemExit, match="no episodes"):
+        goal.first_actions(policy, mw_dataset, "door-open-v3", 5)
