@@ -92,7 +92,7 @@ ROWS = [
     Row("fast-wam-ema", "training", "Fast-WAM + weights' moving average"),
     Row("fast-wam-shift", "training", "Fast-WAM + random shift"),
     Row("fast-wam-tail", "training", "Fast-WAM + chunks trained to their end"),
-    Row("fast-wam-front", "training", "fast-wam-tail seen from the front (cameras front + top)"),
+    Row("fast-wam-front", "training", "fast-wam-budget seen from the front (cameras front + top)"),
     Row("fast-wam-budget", "training", "fast-wam-tail, learning rate decayed over the minutes, not the steps"),
     Row("fast-wam-novideo-budget", "training", "fast-wam-budget without video co-training (λ = 0)"),
     Row("fast-wam-balanced", "training", "fast-wam-budget drawing every task equally often"),
