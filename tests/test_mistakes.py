@@ -113,7 +113,7 @@ def test_4_frames_of_another_size_or_view_count_are_refused(policy, shape):
     with pytest.raises(BatchError) as err:
         policy.predict_action(observation(rgb=shape))
     assert f"rgb must be [B, T, 2, 3, 64, 64] for this policy, got {shape}" in str(err.value)
-    assert "oblique, top" in str(err.value)
+    assert f"its 2 view(s) ({', '.join(policy.info.cameras)}) at 64x64 pixels" in str(err.value)
 
 
 def test_4_a_state_of_another_width_is_refused(policy):

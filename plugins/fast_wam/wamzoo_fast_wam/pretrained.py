@@ -2,10 +2,10 @@
 
 Torch-free, so registering the names at plugin load costs nothing; the converters import on use.
 
-``fast-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam-budget`` recipe (Fast-WAM with
-chunks trained to their end and the rate decayed over the time budget) trained on Meta-World mw-easy
-(``wamzoo export runs/fast-wam-budget ... --results`` of its evaluation on seeds 2000000.., made after it was
-chosen over a 60-minute run on the leaderboard's seeds 1000000..).
+``fast-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam-front`` recipe (Fast-WAM with
+chunks trained to their end, the rate decayed over the time budget, cameras front + top) trained on Meta-World
+mw-easy's executed actions (``wamzoo export runs/fast-wam-front ... --results`` of its evaluation on seeds
+2000000.., made after it was chosen on the leaderboard's seeds 1000000..).
 
 >>> import wamzoo
 >>> policy = wamzoo.load("fast-wam.libero-2cam224")        # doctest: +SKIP
@@ -31,8 +31,9 @@ _RELEASE_COMMON = {"num_heads": 24, "horizon": 32, "frames": 9, "frame_stride": 
 PRETRAINED = [
     Pretrained(
         name="fast-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
-        description="Fast-WAM (default variant, small: 1.9M parameters; recipe fast-wam-budget) trained 40 minutes"
-                    " on one CPU core on Meta-World mw-easy (50 scripted demonstrations per task); runs offline"),
+        description="Fast-WAM (default variant, small: 1.9M parameters; recipe fast-wam-front, cameras front + top)"
+                    " trained 40 minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per"
+                    " task); runs offline"),
     Pretrained(
         name="fast-wam.libero-2cam224", repo_id="yuanty/fastwam", converter=RELEASE,
         files=["libero_uncond_2cam224.pt", "libero_uncond_2cam224_dataset_stats.json"],
