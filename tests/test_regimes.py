@@ -44,10 +44,10 @@ def test_the_ovcr_page_says_what_the_lag_costs_each_run(tmp_path):
                                     "episodes": [{"task": "reach-v3", "seed": 1000000 + i, "success": w}
                                                  for i, w in enumerate(wins)]}))
 
-    for recipe, lagged, calm in (("aha-wam", [1, 1, 0, 0], [1, 1, 1, 0]), ("aha-wam-no-ovcr", [1, 0, 0, 0],
-                                                                          [1, 0, 0, 0])):
+    with_, without = bench.REGIMES["ovcr"].with_, bench.REGIMES["ovcr"].without
+    for recipe, lagged, calm in ((with_, [1, 1, 0, 0], [1, 1, 1, 0]), (without, [1, 0, 0, 0], [1, 0, 0, 0])):
         write(tmp_path / "results" / "ovcr" / f"eval-{recipe}.json", lagged)
         write(tmp_path / "results" / "leaderboard" / f"eval-{recipe}.json", calm)
     page, diff = bench.render("ovcr", root=tmp_path)
     assert diff["difference"] == pytest.approx(0.25)
-    assert "`aha-wam` 75% unstressed, -25.0" in page and "`aha-wam-no-ovcr` 25% unstressed, +0.0 [+0.0, +0.0]" in page
+    assert f"`{with_}` 75% unstressed, -25.0" in page and f"`{without}` 25% unstressed, +0.0 [+0.0, +0.0]" in page
