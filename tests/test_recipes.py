@@ -120,3 +120,15 @@ def test_registered_recipes_by_name():
     assert find_recipe("tiny-mot").name == "tiny-mot.yaml"
     with pytest.raises(KeyError, match="Did you mean: tiny-mot"):
         find_recipe("tiny-mto")
+
+
+@pytest.mark.parametrize("paper", ["fast-wam", "x-wam", "aha-wam", "harmo-wam"])
+def test_the_shared_training_recipe_composes_over_every_paper(tmp_path, paper):
+    """`shared/training` (issue 16's recipe) lays its views, chunk tails and rate decay over any paper's recipe
+    and keeps the paper's own window and data module."""
+    own = compose(paper)
+    r = compose(write(tmp_path, "row.yaml", f"defaults: [{paper}, shared/training]\nname: row\n"))
+    assert list(r.data["cameras"]) == ["front", "top"] and r.data["root"].endswith("-front")
+    assert r.data["action_tail"] == "repeat" and r.trainer.lr_decay == "budget"
+    assert r.data["name"] == own.data["name"] and r.data["horizon"] == own.data["horizon"]
+    assert r.policy == own.policy
