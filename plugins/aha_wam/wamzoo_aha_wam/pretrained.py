@@ -10,8 +10,10 @@ statistics of its RoboTwin 2.0 data). The options below are that config's facts,
 do not contain (``configs/model/ahawam.yaml``, ``configs/data/robotwin.yaml``, the RoboTwin
 deploy policy).
 
-``aha-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``aha-wam`` recipe trained on
-Meta-World mw-easy (``wamzoo export runs/aha-wam ... --results`` of its evaluation).
+``aha-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``aha-wam-front`` recipe (AHA-WAM with the
+shared training recipe: chunks trained to their end, the rate decayed over the time budget, cameras front + top)
+trained on Meta-World mw-easy's executed actions (``wamzoo export runs/aha-wam-front ... --results`` of its
+leaderboard evaluation).
 
 >>> import wamzoo
 >>> policy = wamzoo.load("aha-wam.robotwin")                 # doctest: +SKIP
@@ -29,8 +31,9 @@ REPO = "SereneC/AHA-WAM-RoboTwin2.0"
 PRETRAINED = [
     Pretrained(
         name="aha-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
-        description="AHA-WAM (small: 2.2M parameters, stored as float16) trained 40 minutes on one CPU core on"
-                    " Meta-World mw-easy (50 scripted demonstrations per task); one 8-action chunk per call"
+        description="AHA-WAM (small: 2.2M parameters, stored as float16; recipe aha-wam-front, cameras front + top)"
+                    " trained 33 minutes (800 steps) on one CPU core on Meta-World mw-easy (50 scripted demonstrations"
+                    " per task); one 8-action chunk per call"
                     " (evaluate with --replan 8); runs offline, no download"),
     Pretrained(
         name="aha-wam.robotwin", repo_id=REPO, converter=RELEASE, files=["robotwin_ahawam.pt", "dataset_stats.json"],
