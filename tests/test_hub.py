@@ -81,6 +81,21 @@ def test_card_has_metadata_results_and_components(policy_and_obs, tmp_path):
     assert 'wamzoo.load("org/tiny")' in text and "wamzoo eval x --suite mw-easy" in text
     assert "reproduce with `wamzoo train tiny-mot`. Budget: at most 50 steps on cpu, batch 8." in text
     assert json.loads((folder / "results.json").read_text())["mean_success_rate"] == 0.5
+    assert "started from the weights of" not in text
+
+
+def test_card_of_a_second_stage_names_the_run_it_started_from(policy_and_obs):
+    """A stage 2 (HarmoWAM's experts on a trained world model) cannot be reproduced by its own recipe alone."""
+    import copy
+
+    from wamzoo.cards import render_card
+
+    policy, _ = policy_and_obs
+    staged = copy.copy(policy)
+    staged.config = {**policy.config, "recipe": {**policy.config["recipe"],
+                                                 "trainer": {**policy.config["recipe"]["trainer"],
+                                                             "init_from": "runs/my-stage1"}}}
+    assert "Its training started from the weights of `runs/my-stage1`" in render_card(staged, "org/tiny")
 
 
 def test_by_name_from_offline_cache_matches(policy_and_obs, tmp_path, named):

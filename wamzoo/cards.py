@@ -68,7 +68,9 @@ def render_card(policy, name: str, results: Mapping[str, Any] | None = None, sum
         mean_success=(results or {}).get("mean_success_rate", 0.0),
         episodes=next(iter(((results or {}).get("tasks") or {}).values()), {}).get("episodes", 0),
         eval_seeds=_seed_range((results or {}).get("seeds") or []), eval_command=(results or {}).get("command", ""),
-        recipe_name=recipe.get("name", ""), budget=_budget(recipe.get("trainer") or {}), stored_dtype=dtype if dtype not in (None, "float32") else "",
+        recipe_name=recipe.get("name", ""), budget=_budget(recipe.get("trainer") or {}),
+        init_from=(recipe.get("trainer") or {}).get("init_from") or "",
+        stored_dtype=dtype if dtype not in (None, "float32") else "",
         fragments=[f for f in map(fragment, plugins) if f])
     return str(card)
 
