@@ -111,10 +111,12 @@ def render(name: str, root: Path = report.ROOT, minutes: float | None = None) ->
                           f" {budget:g} minutes each on one core, side by side, evaluated on the same"
                           f" {regime.episodes} fresh layouts per task.")
     tasks = next((list(e["tasks"]) for e in evals.values() if e), [])
-    rows = []
+    rows, capped = [], []
     for r, e in evals.items():
         run = report.recorded_training(root / "runs" / r, root / "results" / name / f"train-{r}.json")
         steps, mins = run.get("steps"), run.get("minutes")
+        if steps is not None and mins is not None and mins < 0.95 * budget:
+            capped.append(f"`{r}` after {mins:.0f} minutes ({steps} steps)")
         rows.append([f"`{r}`", *[report.pct(e["tasks"][t]["success_rate"]) if e else report.NOT_RUN for t in tasks],
                      f"**{report.pct(e['mean_success_rate']) if e else report.NOT_RUN}**", report.num(steps, "d"),
                      report.num(mins, ".0f")])
@@ -126,6 +128,9 @@ def render(name: str, root: Path = report.ROOT, minutes: float | None = None) ->
         lines += ["", f"With minus without: **{100 * diff['difference']:+.1f} points**, 95% interval"
                   f" [{100 * diff['low']:+.1f}, {100 * diff['high']:+.1f}] (paired bootstrap over {diff['layouts']}"
                   f" layouts); {diff['only_a']} layouts solved only with it, {diff['only_b']} only without it."]
+    if capped:
+        lines += ["", f"Stopped at their recipe's step cap (`trainer.max_steps`) before the {budget:g} minutes: "
+                  + ", ".join(capped) + "; the comparison is then at equal steps, not equal wall clock."]
     lines += _stress_cost(regime, evals, root)
     lines += ["", *report.commands_section(jobs(regime, minutes, name), f"{SCRIPT} {name}", 2)]
     return "\n".join(lines) + "\n", diff

@@ -45,9 +45,12 @@ def test_the_ovcr_page_says_what_the_lag_costs_each_run(tmp_path):
                                                  for i, w in enumerate(wins)]}))
 
     with_, without = bench.REGIMES["ovcr"].with_, bench.REGIMES["ovcr"].without
-    for recipe, lagged, calm in ((with_, [1, 1, 0, 0], [1, 1, 1, 0]), (without, [1, 0, 0, 0], [1, 0, 0, 0])):
+    for recipe, lagged, calm, minutes in ((with_, [1, 1, 0, 0], [1, 1, 1, 0], 39), (without, [1, 0, 0, 0], [1, 0, 0, 0], 26)):
         write(tmp_path / "results" / "ovcr" / f"eval-{recipe}.json", lagged)
         write(tmp_path / "results" / "leaderboard" / f"eval-{recipe}.json", calm)
+        (tmp_path / "results" / "ovcr" / f"train-{recipe}.json").write_text(json.dumps({"steps": 800, "minutes": minutes}))
     page, diff = bench.render("ovcr", root=tmp_path)
     assert diff["difference"] == pytest.approx(0.25)
+    # a run that stopped at its step cap well before the minutes is named: the pair is then at equal steps
+    assert f"before the 40 minutes: `{without}` after 26 minutes (800 steps); the comparison is then at equal steps" in page
     assert f"`{with_}` 75% unstressed, -25.0" in page and f"`{without}` 25% unstressed, +0.0 [+0.0, +0.0]" in page
