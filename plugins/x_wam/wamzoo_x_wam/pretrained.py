@@ -8,8 +8,10 @@ the code's ``train_sft.py`` writes it and its ``evaluation/policy_server.py --ex
 under ``dataset``) and the Lightning/DeepSpeed checkpoint folder
 ``<run>/checkpoints/last.ckpt/checkpoint/mp_rank_00_model_states.pt``.
 
-``x-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``x-wam`` recipe trained on Meta-World
-mw-easy (``wamzoo export runs/x-wam ... --results`` of its evaluation).
+``x-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``x-wam-front`` recipe (X-WAM with the shared
+training recipe: chunks trained to their end, the rate decayed over the time budget, cameras front + top) trained
+on Meta-World mw-easy's executed actions (``wamzoo export runs/x-wam-front ... --results`` of its leaderboard
+evaluation).
 
 >>> import wamzoo
 >>> policy = wamzoo.load("x-wam.robotwin")                  # doctest: +SKIP
@@ -44,9 +46,9 @@ def release(name: str, run: str, cameras: list[str], description: str, **options
 PRETRAINED = [
     Pretrained(
         name="x-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
-        description="X-WAM (ANS, asynchronous inference; small: 2.7M parameters, stored as float16) trained 30"
-                    " minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per task, RGB +"
-                    " depth); runs offline, no download"),
+        description="X-WAM (ANS, asynchronous inference; small: 2.7M parameters, stored as float16; recipe"
+                    " x-wam-front, cameras front + top) trained 34 minutes (700 steps) on one CPU core on Meta-World"
+                    " mw-easy (50 scripted demonstrations per task, RGB + depth); runs offline, no download"),
     release("x-wam.robotwin", "robotwin_sft", ROBOTWIN_CAMERAS,
             "X-WAM fine-tuned on RoboTwin 2.0: three 256x320 cameras as separate tokens with view embeddings,"
             " 16-d bimanual end-effector state, 14-d delta end-effector actions (q01/q99), 32 actions per chunk"
