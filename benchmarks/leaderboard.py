@@ -108,10 +108,11 @@ ROWS = [
     Row("x-wam-front", "training", "X-WAM with the shared recipe: chunks to their end, rate over the minutes, front + top"),
     Row("harmo-wam-front", "training", "HarmoWAM with the shared recipe: chunks to their end, rate over the minutes, front + top",
         stage1="harmo-wam-front-stage1"),
-    Row("fast-wam-replan4", "training", "Fast-WAM, 4 actions per chunk", run="fast-wam", eval_args=("--replan", "4")),
-    Row("fast-wam-replan16", "training", "Fast-WAM, 16 actions per chunk", run="fast-wam",
+    Row("fast-wam-replan4", "training", "fast-wam-front, 4 actions per chunk (8)", run="fast-wam-front",
+        eval_args=("--replan", "4")),
+    Row("fast-wam-replan16", "training", "fast-wam-front, 16 actions per chunk (8)", run="fast-wam-front",
         eval_args=("--replan", "16")),
-    Row("fast-wam-ensemble", "training", "Fast-WAM, temporal ensembling (ACT, m = 0.01)", run="fast-wam",
+    Row("fast-wam-ensemble", "training", "fast-wam-front, temporal ensembling (ACT, m = 0.01)", run="fast-wam-front",
         eval_args=("--ensemble", "0.01")),
 ]
 

@@ -84,6 +84,19 @@ def test_card_has_metadata_results_and_components(policy_and_obs, tmp_path):
     assert "started from the weights of" not in text
 
 
+def test_an_export_evaluates_by_default_the_way_its_results_were_measured(policy_and_obs, tmp_path):
+    """Results measured with temporal ensembling make ensembling the export's evaluation default."""
+    from wamzoo.loading import load_policy
+
+    policy, _ = policy_and_obs
+    plain = json.loads((policy.save_pretrained(tmp_path / "a") / "config.json").read_text())
+    assert plain["recipe"] == json.loads(json.dumps(policy.config["recipe"]))
+    folder = policy.save_pretrained(tmp_path / "b", results={**RESULTS, "replan": 8, "ensemble": 0.01, "frame_lag": 4})
+    recipe_eval = load_policy(str(folder)).config["recipe"]["eval"]
+    assert recipe_eval["ensemble"] == 0.01 and recipe_eval["replan"] == 8 and "frame_lag" not in recipe_eval
+    assert (policy.config["recipe"].get("eval") or {}).get("ensemble") is None   # the policy itself is untouched
+
+
 def test_card_of_a_second_stage_names_the_run_it_started_from(policy_and_obs):
     """A stage 2 (HarmoWAM's experts on a trained world model) cannot be reproduced by its own recipe alone."""
     import copy

@@ -47,12 +47,25 @@ Builder = Callable[[Mapping[str, Any], DataInfo], "nn.Module"]
 
 
 # -- native format ---------------------------------------------------------------------------
+#: The evaluator's settings of how a policy's chunks are executed, which an export keeps with its results.
+EXECUTION = ("replan", "ensemble")
+
+
+def _measured_execution(recipe: dict[str, Any] | None, results: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``recipe`` with its ``eval`` defaults set to the execution ``results`` were measured with."""
+    if recipe is None or not results or not any(k in results for k in EXECUTION):
+        return recipe
+    return {**recipe, "eval": {**(recipe.get("eval") or {}), **{k: results[k] for k in EXECUTION if k in results}}}
+
+
 def save_pretrained(policy: nn.Module, folder: str | os.PathLike, name: str | None = None,
                     results: dict[str, Any] | None = None, dtype: str | None = None, force: bool = False) -> Path:
     """Write ``policy`` (a :class:`~wamzoo.policy.WAMPolicy`) in the native format with its model card;
     returns the folder.
 
-    ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card. ``dtype``
+    ``results`` is the evaluator's JSON (``wamzoo eval --json``); it goes into the card, and the execution it
+    was measured with (``replan``, ``ensemble``) becomes the export's evaluation default (the recipe's ``eval``
+    section), so ``wamzoo eval`` of the export runs it the way its card measured it. ``dtype``
     (``float16``/``bfloat16``) stores the parameters at half size; loading casts them back to the
     policy's dtype (buffers keep theirs). A folder that is not empty is refused unless ``force``, which
     replaces the export there: its files are rewritten, a ``results.json`` this export lacks is removed,
@@ -76,7 +89,7 @@ def save_pretrained(policy: nn.Module, folder: str | os.PathLike, name: str | No
     try:
         config = {"wamzoo_schema": SCHEMA_VERSION, "policy": policy.config.get("policy"),
                   "data": policy.info.to_dict() if policy.info else policy.config.get("data"),
-                  "recipe": policy.config.get("recipe")}
+                  "recipe": _measured_execution(policy.config.get("recipe"), results)}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
         state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
         if dtype is not None:
