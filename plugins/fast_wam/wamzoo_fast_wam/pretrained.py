@@ -5,7 +5,8 @@ Torch-free, so registering the names at plugin load costs nothing; the converter
 ``fast-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam-front`` recipe (Fast-WAM with
 chunks trained to their end, the rate decayed over the time budget, cameras front + top) trained on Meta-World
 mw-easy's executed actions (``wamzoo export runs/fast-wam-front ... --results`` of its evaluation on seeds
-2000000.., made after it was chosen on the leaderboard's seeds 1000000..).
+2000000.., made after it was chosen on the leaderboard's seeds 1000000..), executed with temporal ensembling
+(``--ensemble 0.01``, the evaluation default that export recorded from those results).
 
 >>> import wamzoo
 >>> policy = wamzoo.load("fast-wam.libero-2cam224")        # doctest: +SKIP
@@ -33,7 +34,7 @@ PRETRAINED = [
         name="fast-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
         description="Fast-WAM (default variant, small: 1.9M parameters; recipe fast-wam-front, cameras front + top)"
                     " trained 40 minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per"
-                    " task); runs offline"),
+                    " task); evaluated with temporal ensembling by default; runs offline"),
     Pretrained(
         name="fast-wam.libero-2cam224", repo_id="yuanty/fastwam", converter=RELEASE,
         files=["libero_uncond_2cam224.pt", "libero_uncond_2cam224_dataset_stats.json"],
