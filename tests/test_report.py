@@ -338,6 +338,8 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     assert ["wamzoo", "train", "harmo-wam-on-fast-wam", "trainer.max_minutes=20"] in trains
     assert sum(a[2] == "harmo-wam-stage1" for a in trains) == 1  # one stage 1 for every HarmoWAM row
     assert board.jobs(40, ["bc"])[0].argv == ["wamzoo", "train", "bc", "trainer.max_minutes=40"]
+    hour = board.jobs(40, ["fast-wam-front-hour"])[0].argv  # a row with its own budget keeps it
+    assert hour == ["wamzoo", "train", "fast-wam-front-hour", "trainer.max_minutes=60"]
     latency = board.jobs(40, ["bc"])[-1].argv  # a subset of rows still times every recipe: the file stays whole
     assert latency[:3] == ["wamzoo", "bench", "latency"] and {"bc", "fast-wam", "x-wam-sync"} <= set(latency)
 
