@@ -10,10 +10,10 @@ statistics of its RoboTwin 2.0 data). The options below are that config's facts,
 do not contain (``configs/model/ahawam.yaml``, ``configs/data/robotwin.yaml``, the RoboTwin
 deploy policy).
 
-``aha-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``aha-wam-front`` recipe (AHA-WAM with the
-shared training recipe: chunks trained to their end, the rate decayed over the time budget, cameras front + top)
-trained on Meta-World mw-easy's executed actions (``wamzoo export runs/aha-wam-front ... --results`` of its
-leaderboard evaluation).
+``aha-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``aha-wam-front-hour`` recipe (AHA-WAM with the
+shared training recipe: chunks trained to their end, the rate decayed over the time budget, cameras front + top;
+60 minutes) trained on Meta-World mw-easy's executed actions (``wamzoo export runs/aha-wam-front-hour ... --results``
+of its evaluation on seeds 2000000.., made after it was chosen on the leaderboard's seeds 1000000..).
 
 >>> import wamzoo
 >>> policy = wamzoo.load("aha-wam.robotwin")                 # doctest: +SKIP
@@ -31,8 +31,8 @@ REPO = "SereneC/AHA-WAM-RoboTwin2.0"
 PRETRAINED = [
     Pretrained(
         name="aha-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
-        description="AHA-WAM (small: 2.2M parameters, stored as float16; recipe aha-wam-front, cameras front + top)"
-                    " trained 33 minutes (800 steps) on one CPU core on Meta-World mw-easy (50 scripted demonstrations"
+        description="AHA-WAM (small: 2.2M parameters, stored as float16; recipe aha-wam-front-hour, cameras front +"
+                    " top) trained 60 minutes (1626 steps) on one CPU core on Meta-World mw-easy (50 scripted demonstrations"
                     " per task); one 8-action chunk per call"
                     " (evaluate with --replan 8); runs offline, no download"),
     Pretrained(

@@ -2,9 +2,9 @@
 
 Torch-free, so registering the names at plugin load costs nothing; the converters import on use.
 
-``fast-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam-front`` recipe (Fast-WAM with
-chunks trained to their end, the rate decayed over the time budget, cameras front + top) trained on Meta-World
-mw-easy's executed actions (``wamzoo export runs/fast-wam-front ... --results`` of its evaluation on seeds
+``fast-wam.mw-easy-small`` ships with the plugin (``weights/``): the ``fast-wam-front-hour`` recipe (Fast-WAM with
+chunks trained to their end, the rate decayed over the time budget, cameras front + top, 60 minutes) trained on
+Meta-World mw-easy's executed actions (``wamzoo export runs/fast-wam-front-hour ... --results`` of its evaluation on seeds
 2000000.., made after it was chosen on the leaderboard's seeds 1000000..), executed with temporal ensembling
 (``--ensemble 0.01``, the evaluation default that export recorded from those results).
 
@@ -32,8 +32,8 @@ _RELEASE_COMMON = {"num_heads": 24, "horizon": 32, "frames": 9, "frame_stride": 
 PRETRAINED = [
     Pretrained(
         name="fast-wam.mw-easy-small", repo_id=f"local:{Path(__file__).parent / 'weights' / 'mw-easy-small'}",
-        description="Fast-WAM (default variant, small: 1.9M parameters; recipe fast-wam-front, cameras front + top)"
-                    " trained 40 minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per"
+        description="Fast-WAM (default variant, small: 1.9M parameters; recipe fast-wam-front-hour, cameras front +"
+                    " top) trained 60 minutes on one CPU core on Meta-World mw-easy (50 scripted demonstrations per"
                     " task); evaluated with temporal ensembling by default; runs offline"),
     Pretrained(
         name="fast-wam.libero-2cam224", repo_id="yuanty/fastwam", converter=RELEASE,
