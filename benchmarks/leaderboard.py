@@ -120,6 +120,14 @@ ROWS = [
         run="fast-wam-front-hour", eval_args=("--ensemble", "0.01")),
     Row("aha-wam-front-hour-ensemble", "training", "aha-wam-front-hour, temporal ensembling (as `fast-wam-ensemble`)",
         run="aha-wam-front-hour", eval_args=("--ensemble", "0.01")),
+    Row("fast-wam-front-hour-batch16", "training", "fast-wam-front-hour with batch 16 (32): 1.75x the steps",
+        minutes=60),
+    Row("fast-wam-front-hour-batch16-ensemble", "training", "fast-wam-front-hour-batch16, temporal ensembling",
+        run="fast-wam-front-hour-batch16", eval_args=("--ensemble", "0.01")),
+    Row("x-wam-front-hour", "training", "x-wam-front trained for 60 minutes, step cap raised (40, 700 steps)",
+        minutes=60),
+    Row("harmo-wam-front-hour", "training", "harmo-wam-front's stage 2 trained for 40 minutes (20 + 40; 20 + 20)",
+        stage1="harmo-wam-front-stage1", minutes=60),
     Row("fast-wam-replan4", "training", "fast-wam-front, 4 actions per chunk (8)", run="fast-wam-front",
         eval_args=("--replan", "4")),
     Row("fast-wam-replan16", "training", "fast-wam-front, 16 actions per chunk (8)", run="fast-wam-front",
@@ -164,8 +172,8 @@ def jobs(minutes: float | None, names: list[str] | None = None) -> list[report.J
         if row.stage1 and row.stage1 not in trained and two_stage:
             out.append(report.train_job(row.stage1, budget / 2))
             trained.add(row.stage1)
-        own = row.minutes or budget
-        out.append(report.train_job(row.name, own / 2 if row.stage1 else own,
+        own = row.minutes or budget  # a two-stage row's stage 1 has half the board's budget, its stage 2 the rest
+        out.append(report.train_job(row.name, own - budget / 2 if row.stage1 else own,
                                     after=f"runs/{row.stage1}" if row.stage1 else None))
     out += [report.eval_job(f"runs/{r.folder}", ["--suite", "mw-easy", *r.eval_args], EPISODES,
                             f"{OUT}/eval-{r.name}.json") for r in rows]

@@ -340,6 +340,9 @@ def test_leaderboard_reads_its_files_borrows_same_budget_pages_and_lists_command
     assert board.jobs(40, ["bc"])[0].argv == ["wamzoo", "train", "bc", "trainer.max_minutes=40"]
     hour = board.jobs(40, ["fast-wam-front-hour"])[0].argv  # a row with its own budget keeps it
     assert hour == ["wamzoo", "train", "fast-wam-front-hour", "trainer.max_minutes=60"]
+    staged = [j.argv for j in board.jobs(40, ["harmo-wam-front-hour"]) if j.step == "train"]
+    assert staged == [["wamzoo", "train", "harmo-wam-front-stage1", "trainer.max_minutes=20"],  # the board's half
+                      ["wamzoo", "train", "harmo-wam-front-hour", "trainer.max_minutes=40"]]  # the rest of its hour
     latency = board.jobs(40, ["bc"])[-1].argv  # a subset of rows still times every recipe: the file stays whole
     assert latency[:3] == ["wamzoo", "bench", "latency"] and {"bc", "fast-wam", "x-wam-sync"} <= set(latency)
 
