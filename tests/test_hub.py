@@ -111,6 +111,16 @@ def test_card_of_a_second_stage_names_the_run_it_started_from(policy_and_obs):
     assert "Its training started from the weights of `runs/my-stage1`" in render_card(staged, "org/tiny")
 
 
+def test_card_budget_of_a_data_parallel_run_counts_every_process():
+    """A DDP run's recipe holds the batch of one process: the card says how many ran and the step's batch."""
+    from wamzoo.cards import _budget
+
+    trainer = {"max_minutes": 60, "max_steps": 20000, "threads": 1, "batch_size": 16, "devices": 2}
+    assert _budget(trainer) == ("at most 60 minutes or 20000 steps on 2 data-parallel processes (1 CPU thread(s)"
+                                " each), batch 16 per process (32 a step)")
+    assert _budget({**trainer, "devices": 1}).endswith("on 1 CPU thread(s), batch 16")
+
+
 def test_by_name_from_offline_cache_matches(policy_and_obs, tmp_path, named):
     policy, obs = policy_and_obs
     folder = policy.save_pretrained(tmp_path / "src")

@@ -87,3 +87,24 @@ def test_budget_decay_follows_the_clock_and_refuses_unknown_modes():
     assert min(rates("steps", 600.0)) > 0.95  # step 100 of 1000 whatever the clock says
     with pytest.raises(RecipeError, match="trainer.lr_decay must be one of steps, budget"):
         compose("tiny-mot", ["trainer.lr_decay=minutes"])
+
+
+def test_data_parallel_ranks_draw_their_own_noise():
+    """Under DDP each rank reseeds with ``seed + rank`` when fitting starts: both shards of a step drawing the same
+    flow-matching noise and timesteps would halve their variety; one process keeps the run's seed untouched."""
+    from types import SimpleNamespace
+
+    from wamzoo.training import WAMModule
+
+    recipe = compose("tiny-mot", [])
+    module = WAMModule(recipe.to_dict(), make_datamodule(recipe).info().to_dict(with_stats=True))
+
+    def draw(world_size, rank):
+        torch.manual_seed(123)
+        module._trainer = SimpleNamespace(world_size=world_size, global_rank=rank)
+        module.on_fit_start()
+        return torch.rand(8)
+
+    assert not torch.equal(draw(2, 0), draw(2, 1))
+    assert torch.equal(draw(2, 1), draw(2, 1))
+    assert torch.equal(draw(1, 0), (torch.manual_seed(123), torch.rand(8))[1])

@@ -82,7 +82,11 @@ def _budget(trainer: Mapping[str, Any]) -> str:
     limits = [f"{trainer['max_minutes']:g} minutes"] if trainer.get("max_minutes") else []
     limits.append(f"{trainer.get('max_steps', 0)} steps")
     where = f"{trainer['threads']} CPU thread(s)" if trainer.get("threads") else trainer.get("accelerator", "cpu")
-    return f"at most {' or '.join(limits)} on {where}, batch {trainer.get('batch_size', '?')}"
+    batch, ranks = trainer.get("batch_size", "?"), trainer.get("devices", 1)
+    if isinstance(ranks, int) and ranks > 1 and isinstance(batch, int):  # data parallel: each rank its own batch
+        return (f"at most {' or '.join(limits)} on {ranks} data-parallel processes ({where} each), batch {batch} per"
+                f" process ({ranks * batch} a step)")
+    return f"at most {' or '.join(limits)} on {where}, batch {batch}"
 
 
 def _seed_range(seeds: list[int]) -> str:

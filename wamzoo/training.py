@@ -16,10 +16,12 @@ from __future__ import annotations
 import csv
 import math
 import os
+import random
 from pathlib import Path
 from typing import Any, Mapping
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.callbacks import Timer
@@ -49,10 +51,15 @@ class WAMModule(L.LightningModule):
         freeze(self.policy, self.spec.freeze)
 
     def on_fit_start(self) -> None:
-        """Under ``trainer.precision=bf16-true`` Lightning casts every weight; the normaliser stays float32."""
+        """Under ``trainer.precision=bf16-true`` Lightning casts every weight; the normaliser stays float32. Under
+        data parallelism each rank draws its own noise, timesteps and augmentations (``seed + rank``): one seed
+        on every rank would give both shards of a step the same draws. The sampler's shuffle keeps one seed."""
         for m in self.policy.modules():
             if getattr(m, "keeps_float32", False):
                 m.float()
+        if self.trainer.world_size > 1:
+            seed = self.spec.seed + self.global_rank
+            random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
 
     def training_step(self, batch, batch_idx):
         with autocast(self.policy.device, self.policy.dtype):  # weights below float32 (bf16-true): as in predict
