@@ -48,6 +48,8 @@ def test_scripted_experts_solve_their_tasks_from_the_command_line(tmp_path, caps
     assert set(rep["tasks"]) == {"reach-v3", "drawer-close-v3"} and rep["tasks"]["reach-v3"]["episodes"] == 2
     assert rep["command"].startswith("wamzoo") and rep["env_steps_per_s"] > 0
     assert "drawer-close-v3" in capsys.readouterr().out
+    reach = [e for e in rep["episodes"] if e["task"] == "reach-v3"]
+    assert all(0 <= e["closest"] <= 0.05 for e in reach)  # how near each episode came: within reach's 5 cm
     with pytest.raises(SeedError, match="eval seeds must lie in"):
         evaluate("scripted", tasks=["reach-v3"], episodes=1, seed=0, workers=0, progress=False)
 

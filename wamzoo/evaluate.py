@@ -66,6 +66,8 @@ class EpisodeResult:
     wall_s: float               # whole episode, end to end
     video: str | None = None
     timing: dict[str, float] | None = None  # the coupling's own timings (``timings()``), if it has them
+    closest: float | None = None  # least distance (m) of the task's object (reach: the hand) to its target, Meta-World's
+    #                               ``obj_to_target``: how short of the goal a failure stopped (success: <= 0.05 on reach)
 
 
 # -- agents: what chooses actions --------------------------------------------------------------
@@ -232,7 +234,7 @@ class Runner:
             obs, info = env.reset(seed=seed)
             agent.observe(i, obs, info)
         steps, chunks, policy_s, wall = [0] * n, [0] * n, [0.0] * n, [0.0] * n
-        success, done = [False] * n, [False] * n
+        success, done, closest = [False] * n, [False] * n, [None] * n
         record = self.video_dir is not None
         videos: list[list[np.ndarray]] = [[] for _ in seeds]
         while not all(done):
@@ -249,6 +251,9 @@ class Runner:
                     obs, _, _, truncated, info = envs[i].step(action, render=render)
                     steps[i] += 1
                     success[i] = bool(info["success"])
+                    if "obj_to_target" in info:
+                        d = float(info["obj_to_target"])
+                        closest[i] = d if closest[i] is None else min(d, closest[i])
                     agent.observe(i, obs, info)
                     if record:
                         videos[i].append(_panel(obs["rgb"], predicted, k + 1, agent.frame_stride))
@@ -257,7 +262,8 @@ class Runner:
                         agent.finish(i)
                         break
         timing = agent.timing()
-        results = [EpisodeResult(task, seed, success[i], steps[i], chunks[i], policy_s[i], wall[i], timing=timing)
+        results = [EpisodeResult(task, seed, success[i], steps[i], chunks[i], policy_s[i], wall[i], timing=timing,
+                                 closest=closest[i])
                    for i, seed in enumerate(seeds)]
         for r, frames in zip(results, videos) if record else ():
             r.video = write_video(Path(self.video_dir) / f"{task}_{r.seed}_{'ok' if r.success else 'fail'}", frames)
@@ -421,6 +427,9 @@ def report(results: list[EpisodeResult], tasks: list[str], suite: str | None, se
             "policy_latency_ms": 1000 * sum(r.policy_s for r in rs) / max(chunks, 1),
             "control_hz": sum(r.steps for r in rs) / max(sum(r.wall_s for r in rs), 1e-9),
         }
+        short = [r.closest for r in rs if not r.success and r.closest is not None]
+        if short:  # how far from the goal failures got at best: misread goals stop far, imprecise ones near
+            per_task[t]["failures_closest_median_m"] = float(np.median(short))
         timed = [r.timing for r in rs if r.timing]
         if timed:
             per_task[t]["timing"] = {k: float(np.nanmean([d[k] for d in timed if k in d])) for k in timed[0]}
