@@ -136,7 +136,7 @@ ROWS = [
         "fast-wam-front-hour as two data-parallel processes, one per core (16 + 16 samples a step)", minutes=60),
     Row("fast-wam-front-hour-ddp-ensemble", "training", "fast-wam-front-hour-ddp, temporal ensembling",
         run="fast-wam-front-hour-ddp", eval_args=("--ensemble", "0.01")),
-    Row("fast-wam-front-close", "training", "fast-wam-front seen 1.3x closer from the front (cameras front-close + top)"),
+    Row("fast-wam-front-close", "training", "fast-wam-front seen 1.3x closer from the front (cameras front-close + top; beside the test suite)"),
     Row("fast-wam-replan4", "training", "fast-wam-front, 4 actions per chunk (8)", run="fast-wam-front",
         eval_args=("--replan", "4")),
     Row("fast-wam-replan16", "training", "fast-wam-front, 16 actions per chunk (8)", run="fast-wam-front",
