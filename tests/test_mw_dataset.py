@@ -146,6 +146,59 @@ def test_dart_noise_moves_the_robot_and_records_the_experts_own_actions(tmp_path
         generate(out, ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], progress=False)
 
 
+def _distances(env, seed, actions):
+    """Meta-World's fingertips-to-goal distance after each of ``actions`` replayed on ``seed``'s layout."""
+    env.reset(seed=seed)
+    return [float(env.step(a)[4]["obj_to_target"]) for a in actions]
+
+
+@pytest.mark.render
+def test_settled_episodes_go_on_past_the_first_success(tmp_path):
+    from wamzoo.data.generate import _env, generate, record_episode
+
+    env = _env("reach-v3", ("top",), 16, 500)
+    short, settled = record_episode(env, 3), record_episode(env, 3, settle=12)
+    first = len(short["action"])                              # the plain episode ends at its first success
+    assert short["success"][-1] and not short["success"][:-1].any()
+    assert len(settled["action"]) == first + 12                # the same episode, 12 steps longer
+    np.testing.assert_array_equal(settled["action"][:first], short["action"])
+    assert settled["success"][first - 1:].all()
+    out = generate(tmp_path / "ds", ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], settle=12,
+                   progress=False)
+    assert LeRobotFrames(out).episode.tolist() == [0] * len(record_episode(env, 0, settle=12)["action"])
+    with pytest.raises(WamzooError, match="data.settle=0"):               # a recipe without settle refuses it
+        MetaWorldDataModule(str(out), tasks=["reach-v3"], episodes=1).prepare_data()
+    with pytest.raises(WamzooError, match="--settle"):
+        generate(out, ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"], progress=False)
+    with pytest.raises(WamzooError, match="--settle counts steps"):
+        generate(tmp_path / "bad", ["reach-v3"], episodes=1, workers=0, settle=-1, progress=False)
+    with pytest.raises(WamzooError, match="--aim must be one of wrist, fingertips"):
+        generate(tmp_path / "bad", ["reach-v3"], episodes=1, workers=0, aim="hand", progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.render
+def test_reach_expert_aimed_at_the_fingertips_brings_them_onto_the_goal(tmp_path):
+    """Meta-World's reach expert settles with the fingertips 4-5 cm from the goal, just inside the 5 cm success
+    radius; aimed with the fingertips it brings them within 2 cm. Other experts are unchanged."""
+    from wamzoo.data.generate import _env, generate, record_episode
+
+    env = _env("reach-v3", ("top",), 16, 500)
+    for seed in (3, 4):
+        wrist, tips = (record_episode(env, seed, settle=30, aim=aim) for aim in ("wrist", "fingertips"))
+        assert 0.04 < _distances(env, seed, wrist["action"])[-1] < 0.05
+        assert _distances(env, seed, tips["action"])[-1] < 0.02
+    drawer = _env("drawer-close-v3", ("top",), 16, 500)
+    np.testing.assert_array_equal(record_episode(drawer, 3)["action"],
+                                  record_episode(drawer, 3, aim="fingertips")["action"])
+    out = generate(tmp_path / "ds", ["reach-v3"], episodes=1, workers=0, size=16, cameras=["top"],
+                   aim="fingertips", progress=False)
+    assert json.loads((out / "raw" / "settings.json").read_text())["aim"] == "fingertips"
+    with pytest.raises(WamzooError, match="data.aim=wrist"):
+        MetaWorldDataModule(str(out), tasks=["reach-v3"], episodes=1).prepare_data()
+    MetaWorldDataModule(str(out), tasks=["reach-v3"], episodes=1, aim="fingertips").prepare_data()
+
+
 @pytest.mark.render
 def test_only_successful_demonstrations_are_kept_unless_asked(tmp_path):
     from wamzoo.data.generate import generate

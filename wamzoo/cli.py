@@ -294,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     mw.add_argument("--cameras", default=None, help="comma-separated camera names (default oblique,top)")
     mw.add_argument("--noise", type=float, default=0.0, help="DART: the expert's executed actions perturbed by"
                     " Gaussian noise of this standard deviation, its own actions recorded (default 0: none)")
+    mw.add_argument("--settle", type=int, default=0, help="steps each episode goes on after the expert's first"
+                    " success, so it shows the goal reached and held (default 0: ends at the first success)")
+    mw.add_argument("--aim", choices=("wrist", "fingertips"), default="wrist", help="where the reach experts point"
+                    " the hand: Meta-World's wrist on the goal (default), or the fingertips, from which success is"
+                    " measured")
     mw.add_argument("--lerobot-env", action="store_true", help="the camera and state of LeRobot's Meta-World env"
                     " (lerobot-eval --env.type=metaworld), frames as PNG in the parquet files")
     mw.set_defaults(fn=cmd_data)

@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from wamzoo.batch import Batch
 from wamzoo.data.augment import shift_intrinsics, shift_offsets, shift_views
-from wamzoo.data.generate import generate, stale_actions
+from wamzoo.data.generate import EXPERT_DEFAULTS, generate, stale_actions
 from wamzoo.data.info import DataInfo
 from wamzoo.data.lerobot import LeRobotFrames, read_info, read_tasks
 from wamzoo.errors import WamzooError
@@ -168,8 +168,9 @@ class MetaWorldDataModule(L.LightningDataModule):
         cameras: subset of the dataset's cameras (default: all); depth: add metric depth.
         episodes: demonstrations per task to generate when ``root`` has no dataset (``None``: fail).
         size: image size of generated data; generate_workers: generation processes.
-        noise: DART's perturbation of the expert in generated data (:mod:`wamzoo.data.generate`); a dataset
-            already in ``root`` must have been made with the same.
+        noise: DART's perturbation of the expert in generated data (:mod:`wamzoo.data.generate`); settle: steps
+            its episodes go on past the first success; aim: where its reach experts point the hand. A dataset
+            already in ``root`` must have been made with the same three.
         extras: per-step values added to every window, ``{name: "module:function"}`` or
             ``{name: {fn: "module:function", **kwargs}}`` (see :func:`step_extras`).
         step_obs: add the frames and states observed before every action of the chunk (module doc).
@@ -185,6 +186,7 @@ class MetaWorldDataModule(L.LightningDataModule):
     def __init__(self, root: str, suite: str | None = None, tasks: list[str] | None = None, horizon: int = 16,
                  n_obs: int = 1, n_future: int = 0, frame_stride: int = 1, cameras: list[str] | None = None,
                  depth: bool = False, episodes: int | None = None, size: int = 64, generate_workers: int = 2, noise: float = 0.0,
+                 settle: int = 0, aim: str = "wrist",
                  extras: dict[str, Any] | None = None, step_obs: bool = False, shift: int = 0,
                  action_tail: str = "mask", balance: str = "frames", batch_size: int = 32, num_workers: int = 2,
                  seed: int = 0):
@@ -195,7 +197,7 @@ class MetaWorldDataModule(L.LightningDataModule):
         self.window_args = dict(horizon=horizon, n_obs=n_obs, n_future=n_future, frame_stride=frame_stride)
         self.cameras, self.depth, self.episodes, self.size = cameras, depth, episodes, size
         self.generate_workers, self.batch_size, self.num_workers = generate_workers, batch_size, num_workers
-        self.noise = noise
+        self.made_with = {"noise": noise, "settle": settle, "aim": aim}
         self.seed = seed
         self._windows: Windows | None = None
         self.extras = dict(extras or {})
@@ -218,16 +220,19 @@ class MetaWorldDataModule(L.LightningDataModule):
         if stale := stale_actions(self.root):
             raise WamzooError(stale)
         made = self.root / "raw" / "settings.json"
-        if made.is_file() and json.loads(made.read_text()).get("noise", 0.0) != self.noise:
-            raise WamzooError(f"{self.root} was generated with noise {json.loads(made.read_text()).get('noise', 0.0)},"
-                              f" the recipe asks for data.noise={self.noise}: point data.root at another folder")
+        settings = json.loads(made.read_text()) if made.is_file() else {}
+        for key, want in self.made_with.items():
+            had = settings.get(key, EXPERT_DEFAULTS[key])
+            if made.is_file() and had != want:
+                raise WamzooError(f"{self.root} was generated with {key} {had}, the recipe asks for"
+                                  f" data.{key}={want}: point data.root at another folder")
         if (self.root / "meta" / "info.json").is_file():
             return
         tasks = self._selected_tasks()
         if self.episodes is None or tasks is None:
             read_info(self.root)  # raises, naming the command that makes the dataset
         generate(self.root, tasks, self.episodes, cameras=self.cameras, size=self.size,
-                 workers=self.generate_workers, noise=self.noise)
+                 workers=self.generate_workers, **self.made_with)
 
     def windows(self) -> Windows:
         if self._windows is None:

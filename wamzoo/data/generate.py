@@ -12,7 +12,11 @@ LeRobot's ``LeRobotDataset`` and wamzoo's trainer read it.
 
 Each task gets ``episodes`` demonstrations by Meta-World's own scripted expert on the layouts of
 seeds ``seed, seed + 1, ...`` (training seeds, see :mod:`wamzoo.envs.metaworld`); an episode ends at
-the environment's first ``success`` (or at ``max_steps``). The action recorded is the one the environment
+the environment's first ``success`` (or at ``max_steps``), or ``settle`` steps after it: the expert keeps acting,
+so the demonstrations show the approach carried on to the goal's centre and held there instead of stopping on the
+success threshold's edge (reach succeeds within 5 cm; an expert stopped there teaches a policy that lands a few
+centimetres short to stop). With ``aim="fingertips"`` the reach experts put the fingertips on the goal instead
+of the wrist (:func:`wamzoo.envs.metaworld.expert`). The action recorded is the one the environment
 executes: Meta-World's experts are proportional controllers whose raw outputs reach +-12 while ``step`` clips
 to the action space [-1, 1]; recording them raw stretched the normalised range twelvefold, so a reach towards a
 goal 10 cm to the left (-0.5) was 4% of it and the policies learned to ignore the goal. With ``noise`` > 0 the expert is driven off its path
@@ -71,6 +75,8 @@ from wamzoo.errors import DataError, Interrupted, WamzooError
 CODEBASE_VERSION = "v3.0"
 #: What ``action`` records (``raw/settings.json``): the action executed, in the action space (module doc).
 ACTIONS = "executed"
+#: How the expert's episodes are made by default; ``raw/settings.json`` records the settings that differ.
+EXPERT_DEFAULTS = {"noise": 0.0, "settle": 0, "aim": "wrist"}
 DATA_FILE = "data/chunk-000/file-000.parquet"
 EPISODES_FILE = "meta/episodes/chunk-000/file-000.parquet"
 
@@ -106,17 +112,18 @@ def _env(task: str, cameras: tuple[str, ...], size: int, max_steps: int, lerobot
     return _ENV["env"]
 
 
-def record_episode(env, seed: int, noise: float = 0.0) -> dict[str, np.ndarray]:
-    """Run the scripted expert on ``seed``'s layout, its actions perturbed by ``noise`` (DART, module doc);
-    arrays of the whole episode, with the expert's unperturbed actions."""
+def record_episode(env, seed: int, noise: float = 0.0, settle: int = 0, aim: str = "wrist") -> dict[str, np.ndarray]:
+    """Run the scripted expert aimed as ``aim`` on ``seed``'s layout, its actions perturbed by ``noise`` (DART,
+    module doc), until ``settle`` steps after its first success; arrays of the whole episode, with the expert's
+    unperturbed actions."""
     from wamzoo.envs.metaworld import expert
 
-    act, rng = expert(env.task), np.random.default_rng(seed)
+    act, rng = expert(env.task, aim), np.random.default_rng(seed)
     obs, info = env.reset(seed=seed)
     seen = [k for k in ("rgb", "depth", "state", "extrinsics") if k in obs]  # LeRobot's view has no depth
     rows: dict[str, list] = {k: [] for k in (*seen, "action", "reward", "success")}
-    layout = info["layout"]
-    while True:
+    layout, left = info["layout"], None  # steps left once the task succeeded
+    while left != 0:
         action = act(info["privileged"])
         for k in seen:
             rows[k].append(obs[k].astype(np.float16) if k == "depth" else obs[k])
@@ -126,17 +133,22 @@ def record_episode(env, seed: int, noise: float = 0.0) -> dict[str, np.ndarray]:
         obs, reward, _, truncated, info = env.step(action)
         rows["reward"].append(reward)
         rows["success"].append(info["success"])
-        if info["success"] or truncated:
+        if truncated:
             break
+        if left is None and info["success"]:
+            left = settle
+        elif left:
+            left -= 1
     out = {k: np.stack(v) for k, v in rows.items()}
     out.update(intrinsics=obs["intrinsics"], layout=layout, seed=np.int64(seed), fps=np.float64(env.fps))
     return out
 
 
 def _episode_job(out: str, task: str, seed: int, cameras: tuple[str, ...], size: int,
-                 max_steps: int, lerobot_env: bool = False, noise: float = 0.0) -> tuple[str, int, bool, int]:
-    ep = record_episode(_env(task, cameras, size, max_steps, lerobot_env), seed, noise)
-    success = bool(ep["success"][-1])
+                 max_steps: int, lerobot_env: bool = False, noise: float = 0.0,
+                 settle: int = 0, aim: str = "wrist") -> tuple[str, int, bool, int]:
+    ep = record_episode(_env(task, cameras, size, max_steps, lerobot_env), seed, noise, settle, aim)
+    success = bool(ep["success"].any())
     folder = Path(out) / "raw" / task
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{seed:07d}.{os.getpid()}.tmp.npz"
@@ -184,13 +196,15 @@ def stale_actions(root: str | os.PathLike) -> str | None:
 
 def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: int = 0, workers: int = 2,
              keep_failures: bool = False, cameras: Sequence[str] | None = None, size: int = 64,
-             max_steps: int = 500, progress: bool = True, lerobot_env: bool = False, noise: float = 0.0) -> Path:
+             max_steps: int = 500, progress: bool = True, lerobot_env: bool = False, noise: float = 0.0,
+             settle: int = 0, aim: str = "wrist") -> Path:
     """Write (or resume, or extend) the demonstration dataset ``out``; returns its path. ``lerobot_env``: the
-    camera and layout of LeRobot's Meta-World env; ``noise``: DART's perturbation of the expert (module doc).
+    camera and layout of LeRobot's Meta-World env; ``noise``: DART's perturbation of the expert; ``settle``: steps
+    recorded past the first success; ``aim``: where the reach experts point the hand (module doc).
 
     >>> generate("data/mw-easy", SUITES["mw-easy"], episodes=20, workers=2)   # doctest: +SKIP
     """
-    from wamzoo.envs.metaworld import DEFAULT_CAMERAS, LEROBOT_CAMERA, check_seeds
+    from wamzoo.envs.metaworld import AIMS, DEFAULT_CAMERAS, LEROBOT_CAMERA, check_seeds
 
     if lerobot_env and cameras and tuple(cameras) != (LEROBOT_CAMERA,):
         raise WamzooError(f"--lerobot-env records LeRobot's Meta-World camera {LEROBOT_CAMERA!r} only; drop --cameras")
@@ -199,13 +213,16 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
         raise WamzooError(f"--episodes must be >= 1, got {episodes}")
     if noise < 0:
         raise WamzooError(f"--noise is a standard deviation, >= 0; got {noise}")
+    if settle < 0:
+        raise WamzooError(f"--settle counts steps recorded after the first success, >= 0; got {settle}")
+    if aim not in AIMS:
+        raise WamzooError(f"--aim must be one of {', '.join(AIMS)}, got {aim!r}")
     max_tries = 3 * episodes + 10
     check_seeds(range(seed, seed + max_tries), "train")
     settings = {"cameras": list(cameras), "size": size, "max_steps": max_steps, "actions": ACTIONS}
     if lerobot_env:
         settings["lerobot_env"] = True
-    if noise:
-        settings["noise"] = noise
+    settings.update({k: v for k, v in dict(noise=noise, settle=settle, aim=aim).items() if v != EXPERT_DEFAULTS[k]})
     (out / "raw").mkdir(parents=True, exist_ok=True)
     with open(out / "raw" / "generate.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second generator into ``out`` waits, then finds the episodes made
@@ -214,12 +231,12 @@ def generate(out: str | os.PathLike, tasks: Sequence[str], episodes: int, seed: 
             raise WamzooError(stale)
         if cfg.is_file() and json.loads(cfg.read_text()) != settings:
             raise WamzooError(f"{out} holds episodes made with {json.loads(cfg.read_text())}, not {settings};"
-                              " use another --out or the same --cameras/--size/--lerobot-env/--noise")
+                              " use another --out or the same --cameras/--size/--lerobot-env/--noise/--settle/--aim")
         cfg.write_text(json.dumps(settings))
         done = {t: _finished(out, t) for t in tasks}
         try:
             _run_jobs(out, done, list(tasks), episodes, seed, max_tries, workers, keep_failures,
-                      (cameras, size, max_steps, lerobot_env, noise), progress)
+                      (cameras, size, max_steps, lerobot_env, noise, settle, aim), progress)
         except KeyboardInterrupt:
             kept = sum(len(_finished(out, t)) for t in tasks)
             raise Interrupted(f"interrupted: {kept} finished episodes kept in {out / 'raw'}; rerun the same command"
@@ -331,7 +348,7 @@ def write_dataset(out: Path, tasks: list[str], selected: dict[str, list[int]], c
             cols.setdefault(k, []).append(x)
         episodes.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
                          "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
-                         "seed": seed, "success": bool(ep["success"][-1])})
+                         "seed": seed, "success": bool(ep["success"].any())})
         start += n
     for key, arr in arrays.items():
         arr.flush()
@@ -400,7 +417,7 @@ def _write_plain(out: Path, tasks: list[str], selected: dict[str, list[int]], ca
         episodes.append({"episode_index": i, "tasks": [task], "length": n, "dataset_from_index": start,
                          "dataset_to_index": start + n, "data/chunk_index": 0, "data/file_index": 0,
                          "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
-                         "seed": seed, "success": bool(ep["success"][-1])})
+                         "seed": seed, "success": bool(ep["success"].any())})
         start += n
     N = start
     import pyarrow as pa
@@ -489,7 +506,7 @@ def generate_from_args(args) -> int:
     t0 = time.perf_counter()
     out = generate(args.out, tasks, args.episodes, seed=args.seed, workers=args.workers,
                    keep_failures=args.keep_failures, cameras=cameras, size=args.size or 64,
-                   lerobot_env=getattr(args, "lerobot_env", False), noise=args.noise)
+                   lerobot_env=getattr(args, "lerobot_env", False), noise=args.noise, settle=args.settle, aim=args.aim)
     info = json.loads((out / "meta" / "info.json").read_text())
     Console().print(f"[green]wrote[/] {out}: {info['total_episodes']} episodes, {info['total_frames']} frames,"
                     f" seeds {info['wamzoo']['seed_range']} ({time.perf_counter() - t0:.0f} s)")

@@ -121,16 +121,39 @@ def check_seeds(seeds: Sequence[int] | range, split: str) -> None:
                         f" (evaluation default: --seed {EVAL_SEEDS.start})")
 
 
-def expert(task: str) -> Callable[[np.ndarray], np.ndarray]:
+#: Where an expert points the hand (:func:`expert`): Meta-World's own target, or the fingertips on the goal.
+AIMS = ("wrist", "fingertips")
+#: Tasks whose expert drives the wrist onto the goal while success is measured from the fingertips.
+_REACHES = ("reach-v3", "reach-wall-v3")
+#: How far the fingertips' centre (Meta-World's ``tcp_center``, the open gripper's pads) sits below the wrist.
+FINGERTIPS_BELOW_WRIST = 0.045
+
+
+def expert(task: str, aim: str = "wrist") -> Callable[[np.ndarray], np.ndarray]:
     """Meta-World's scripted expert for ``task``: ``info["privileged"]`` -> action ``[4]`` in the action space.
 
     The experts are proportional controllers whose outputs reach +-12; :meth:`MetaWorldEnv.step` clips to
-    [-1, 1], so the action returned is the clipped one, the action the environment executes."""
+    [-1, 1], so the action returned is the clipped one, the action the environment executes.
+
+    ``aim="fingertips"`` corrects the reach experts: Meta-World's drive the wrist (the observation's hand
+    position) onto the goal, but success is the fingertips' centre within 5 cm of it, and the fingertips hang
+    4.5 cm below the wrist, so its demonstrations settle 4.6 cm from the goal, 0.4 cm inside the success radius,
+    and a policy imitating them fails on any error above that. Aimed 4.5 cm higher, the same controller brings
+    the fingertips onto the goal. Other tasks' experts are unchanged."""
     from metaworld.policies import ENV_POLICY_MAP
 
+    if aim not in AIMS:
+        raise UsageError(f"aim must be one of {', '.join(AIMS)}, got {aim!r}")
     warnings.filterwarnings("ignore", "Constant\\(s\\) may be too high", UserWarning)  # their P-gains, by design
     policy = ENV_POLICY_MAP[task]()
-    return lambda privileged: np.clip(np.asarray(policy.get_action(privileged), dtype=np.float32), -1.0, 1.0)
+    lift = np.array([0.0, 0.0, FINGERTIPS_BELOW_WRIST if aim == "fingertips" and task in _REACHES else 0.0])
+
+    def act(privileged: np.ndarray) -> np.ndarray:
+        if lift.any():
+            privileged = np.concatenate([privileged[:-3], privileged[-3:] + lift])  # the goal, last 3 entries
+        return np.clip(np.asarray(policy.get_action(privileged), dtype=np.float32), -1.0, 1.0)
+
+    return act
 
 
 #: LeRobot's Meta-World env (``lerobot.envs.metaworld``): its camera, that camera's position, its render size.
