@@ -121,6 +121,20 @@ def test_card_budget_of_a_data_parallel_run_counts_every_process():
     assert _budget({**trainer, "devices": 1}).endswith("on 1 CPU thread(s), batch 16")
 
 
+def test_card_says_how_its_demonstrations_were_made(policy_and_obs):
+    """The demonstrations' generator settings (the reach expert's aim, episodes past success) are on the card."""
+    import copy
+
+    from wamzoo.cards import render_card
+
+    policy, _ = policy_and_obs
+    made = copy.copy(policy)
+    data = {"episodes": 50, "aim": "fingertips", "settle": 24, "cameras": ["front", "top"]}
+    made.config = {**policy.config, "recipe": {**policy.config["recipe"], "data": data}}
+    assert ("Data: 50 demonstrations per task by Meta-World's scripted experts, reach's aimed with the fingertips,"
+            " each going on 24 steps past its first success; cameras front, top.") in render_card(made, "org/tiny")
+
+
 def test_by_name_from_offline_cache_matches(policy_and_obs, tmp_path, named):
     policy, obs = policy_and_obs
     folder = policy.save_pretrained(tmp_path / "src")

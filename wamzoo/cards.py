@@ -69,6 +69,7 @@ def render_card(policy, name: str, results: Mapping[str, Any] | None = None, sum
         episodes=next(iter(((results or {}).get("tasks") or {}).values()), {}).get("episodes", 0),
         eval_seeds=_seed_range((results or {}).get("seeds") or []), eval_command=(results or {}).get("command", ""),
         recipe_name=recipe.get("name", ""), budget=_budget(recipe.get("trainer") or {}),
+        demonstrations=_demonstrations(recipe.get("data") or {}),
         init_from=(recipe.get("trainer") or {}).get("init_from") or "",
         stored_dtype=dtype if dtype not in (None, "float32") else "",
         fragments=[f for f in map(fragment, plugins) if f])
@@ -87,6 +88,22 @@ def _budget(trainer: Mapping[str, Any]) -> str:
         return (f"at most {' or '.join(limits)} on {ranks} data-parallel processes ({where} each), batch {batch} per"
                 f" process ({ranks * batch} a step)")
     return f"at most {' or '.join(limits)} on {where}, batch {batch}"
+
+
+def _demonstrations(data: Mapping[str, Any]) -> str:
+    """How a recipe's generated demonstrations were made: ``50 demonstrations per task by Meta-World's scripted
+    experts, reach's aimed with the fingertips, each going on 24 steps past its first success; cameras front, top``."""
+    if not data.get("episodes"):
+        return ""
+    how = [f"{data['episodes']} demonstrations per task by Meta-World's scripted experts"]
+    if data.get("aim", "wrist") != "wrist":
+        how.append(f"reach's aimed with the {data['aim']}")
+    if data.get("noise"):
+        how.append(f"executed with Gaussian noise {data['noise']:g} (DART)")
+    if data.get("settle"):
+        how.append(f"each going on {data['settle']} steps past its first success")
+    cameras = f"; cameras {', '.join(data['cameras'])}" if data.get("cameras") else ""
+    return ", ".join(how) + cameras
 
 
 def _seed_range(seeds: list[int]) -> str:
