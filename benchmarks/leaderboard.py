@@ -146,7 +146,7 @@ ROWS = [
     Row("fast-wam-front-hour-tips-settle-ensemble", "training", "fast-wam-front-hour-tips-settle, temporal ensembling",
         run="fast-wam-front-hour-tips-settle", eval_args=("--ensemble", "0.01")),
     Row("aha-wam-front-hour-tips", "training",
-        "aha-wam-front-hour, reach's expert aiming the fingertips at the goal (beside the test suite and two evaluations for its first 12 minutes)",
+        "aha-wam-front-hour, reach's expert aiming the fingertips at the goal (beside the test suite and two evaluations for its first 12 minutes, a low-priority test suite for its last 16)",
         minutes=60),
     Row("x-wam-front-tips", "training", "x-wam-front, reach's expert aiming the fingertips at the goal"),
     Row("fast-wam-replan4", "training", "fast-wam-front, 4 actions per chunk (8)", run="fast-wam-front",
