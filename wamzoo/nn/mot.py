@@ -127,7 +127,7 @@ def run_layers(sets: Sequence[TokenSet], mask: Tensor, num_layers: int, *, cache
                memo: dict | None = None) -> list[Tensor]:
     """Run all layers; returns the final hidden states of every set.
 
-    ``mask`` is the global ``[N, N]`` mask indexed by the sets' ``index``. ``cache`` supplies
+    ``mask`` is the global ``[N, N]`` mask indexed by the sets' ``index`` (or ``[B, N, N]``, one per sample). ``cache`` supplies
     keys/values of tokens not present in ``sets``; ``record`` receives this call's keys/values.
     ``hidden=False``: the caller keeps only ``record`` (a prefill), so on the fast path
     (:mod:`wamzoo.fastpath`) the last layer stops after its keys/values and the states returned are
@@ -217,10 +217,10 @@ def _layer(layer: int, sets: list[TokenSet], xs: list[Tensor], mask: Tensor, cac
         key = (layer, part is main)
         sub = memo.get(key, False) if memo is not None else False
         if sub is False:
-            if part is main and side and bool(mask[iq][:, ik[n_main:]].any()):
+            if part is main and side and bool(mask[..., iq, :][..., ik[n_main:]].any()):
                 # the main sets must attend exactly as if the branches were absent
                 raise ValueError("tokens outside a `branch` set attend to its keys; fix the mask or drop `branch`")
-            sub = mask[iq[:, None], ikk[None, :]]
+            sub = mask[..., iq[:, None], ikk[None, :]]
             sub = None if bool(sub.all()) else sub  # a full mask lets the fused kernel run
             if memo is not None:
                 memo[key] = sub

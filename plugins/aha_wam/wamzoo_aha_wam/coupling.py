@@ -51,6 +51,22 @@ class ChunkContext:
     context_kv: dict = field(default_factory=dict)
 
 
+def hide_padding(mask: torch.Tensor, pad: torch.Tensor | None, tokens) -> torch.Tensor:
+    """Per-sample mask ``[B, N, N]`` in which only a padded frame's own tokens attend to it (``pad``
+    ``[B, frames]``: history frames before an episode's start), or ``mask`` itself without padding.
+    The current frame then sees at an episode's start what it sees at inference: itself alone."""
+    if pad is None or not bool(pad.any()):
+        return mask
+    grid = tokens.meta["grid"]
+    per = grid[1] * grid[2]
+    if not torch.equal(tokens.index.cpu(), torch.arange(mask.shape[-1])):
+        raise ValueError("hide_padding expects the video tokens to be the whole mask, in frame order")
+    frame = torch.arange(mask.shape[-1], device=mask.device) // per
+    padded = pad.to(mask.device).repeat_interleave(per, 1)                     # [B, N] keys of padded frames
+    hidden = padded[:, None, :] & (frame[:, None] != frame[None, :])[None]   # other frames' queries
+    return mask[None] & ~hidden
+
+
 def joined(*caches: KVCache) -> KVCache:
     """One cache holding every layer's keys/values of ``caches`` (in order)."""
     out = KVCache()
@@ -97,7 +113,7 @@ class AHAWAMCoupling(MoTCoupling):
         video = streams["video"]
         vset = planner.token_set(video, "video", cond)
         groups = assign_indices([vset])
-        mask = self.rules.build(groups, device=vset.x.device)
+        mask = hide_padding(self.rules.build(groups, device=vset.x.device), video.pad, vset)
         kinds = torch.cat([torch.full((g.size,), ("hist", "cond", "future").index(g.name.split(".")[-1]))
                            for g in groups]).to(mask.device)
         layers = len(planner.dit.blocks)

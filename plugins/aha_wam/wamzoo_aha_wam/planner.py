@@ -15,9 +15,12 @@
   last ``history`` refresh frames (:mod:`~wamzoo_aha_wam.memory`), placed where this window's
   history frames sit.
 
-Like the code, history padding at the start of an episode is not masked in training (the dataset
-repeats the first frame; the code masks frames before the episode start), and history frames are
-run without gradient and condition the current clip as a key/value prefix.
+History frames before an episode's start (the dataset repeats its first frame) are marked as padding
+(the stream's ``pad``) and hidden from every other frame in training, as at inference, where the
+memory is empty at an episode's start (the code masks them at inference only: trained on padded
+copies, the planner's first context of an episode was one it never saw, and the executor learnt
+to ignore the button's place there, ``results/aha_wam.md``). History frames are run without
+gradient and condition the current clip as a key/value prefix.
 
 >>> planner = Planner(latent_channels=48, dim=32, num_layers=2, num_heads=2, head_dim=16, history=2)
 """
@@ -62,7 +65,12 @@ class Planner(FastWAMVideo):
             raise ValueError(f"the planner keeps {self.history} history frames, so it needs history + 1 ="
                              f" {self.history + 1} observed latent frames, one per observed frame; got {n_obs}"
                              " (set data.n_obs, and use a codec without temporal compression)")
-        return super().make_streams(latents, n_obs, n_future, batch)
+        streams = super().make_streams(latents, n_obs, n_future, batch)
+        video = streams["video"]
+        if batch.frame_pad is not None and self.history:
+            pad = batch.frame_pad[:, : video.units].to(video.x.device) & video.cond  # observed frames only
+            streams["video"] = replace(video, pad=pad)
+        return streams
 
     def token_set(self, s: Stream, name: str, cond: Conditioning) -> TokenSet:
         """Tokens of a latent stream; its last observed frame (the current one) sits at RoPE time 0."""
