@@ -61,7 +61,8 @@ def reliance(run: Path, task: str, step: int, windows: int = 24, draws: int = 4)
     from wamzoo.recipes import compose
     from wamzoo.training import make_datamodule
 
-    name = yaml.safe_load((run / "hparams.yaml").read_text())["recipe"]["name"]
+    folder = run if run.is_dir() else run.parent.parent  # a run, or one of its checkpoints
+    name = yaml.safe_load((folder / "hparams.yaml").read_text())["recipe"]["name"]
     dm = make_datamodule(compose(name, ["trainer.num_workers=0"]))
     dm.setup("fit")
     w = dm.windows()
@@ -93,7 +94,8 @@ def main(argv=None) -> int:
     p.add_argument("--task", default="reach-v3")
     p.add_argument("--layouts", type=int, default=20)
     p.add_argument("--data", default="data/metaworld/mw-easy-64-50ep")
-    p.add_argument("--reliance", type=int, metavar="STEP", help="the training-loss question (a run folder; see above)")
+    p.add_argument("--reliance", type=int, metavar="STEP",
+                   help="the training-loss question (a run folder or one of its checkpoints; see above)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.reliance is not None:
