@@ -150,7 +150,7 @@ ROWS = [
         minutes=60),
     Row("x-wam-front-tips", "training", "x-wam-front, reach's expert aiming the fingertips at the goal"),
     Row("aha-wam-front-hour-tips-start", "training",
-        "aha-wam-front-hour-tips, history before an episode's start hidden in training as at inference", minutes=60),
+        "aha-wam-front-hour-tips, history before an episode's start hidden in training as at inference (beside an X-WAM hour for 48 of its minutes)", minutes=60),
     Row("aha-wam-front-hour-tips-start-batch16", "training",
         "aha-wam-front-hour-tips-start with batch 16 (32): 1.7x the steps", minutes=60),
     Row("fast-wam-replan4", "training", "fast-wam-front, 4 actions per chunk (8)", run="fast-wam-front",

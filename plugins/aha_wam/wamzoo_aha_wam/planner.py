@@ -17,10 +17,9 @@
 
 History frames before an episode's start (the dataset repeats its first frame) are marked as padding
 (the stream's ``pad``) and hidden from every other frame in training, as at inference, where the
-memory is empty at an episode's start (the code masks them at inference only: trained on padded
-copies, the planner's first context of an episode was one it never saw, and the executor learnt
-to ignore the button's place there, ``results/aha_wam.md``). History frames are run without
-gradient and condition the current clip as a key/value prefix.
+memory is empty at an episode's start (the code masks them at inference only, so the planner's first
+context of an episode was one training never showed; ``results/button.md``). History frames are run
+without gradient and condition the current clip as a key/value prefix.
 
 >>> planner = Planner(latent_channels=48, dim=32, num_layers=2, num_heads=2, head_dim=16, history=2)
 """
