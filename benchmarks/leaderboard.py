@@ -152,7 +152,7 @@ ROWS = [
     Row("aha-wam-front-hour-tips-start", "training",
         "aha-wam-front-hour-tips, history before an episode's start hidden in training as at inference (beside an X-WAM hour for 48 of its minutes)", minutes=60),
     Row("aha-wam-front-hour-tips-start-batch16", "training",
-        "aha-wam-front-hour-tips-start with batch 16 (32): 1.7x the steps", minutes=60),
+        "aha-wam-front-hour-tips-start with batch 16 (32): 1.9x the steps (beside the low-priority CI run)", minutes=60),
     Row("fast-wam-replan4", "training", "fast-wam-front, 4 actions per chunk (8)", run="fast-wam-front",
         eval_args=("--replan", "4")),
     Row("fast-wam-replan16", "training", "fast-wam-front, 16 actions per chunk (8)", run="fast-wam-front",
